@@ -1,0 +1,28 @@
+//go:build linux
+
+// Command containerd-shim-hardened-v2 is the containerd runtime v2 shim for
+// the io.containerd.hardened.v2 runtime type.
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+
+	cshim "github.com/containerd/containerd/v2/pkg/shim"
+
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/shim"
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/version"
+)
+
+func main() {
+	if len(os.Args) == 2 {
+		switch os.Args[1] {
+		case "-v", "--v", "-version", "--version":
+			version.Print(os.Stdout, filepath.Base(os.Args[0]))
+			return
+		}
+	}
+	shim.Register()
+	cshim.RunShim(context.Background(), shim.NewManager(shim.RuntimeName))
+}

@@ -1,0 +1,159 @@
+// Package runtimeclass turns the runtime options containerd hands a shim into
+// one validated Class: the per-RuntimeClass settings with their defaults.
+package runtimeclass
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// Backends the shim knows. The sandbox package implements them.
+const (
+	BackendRunc  = "runc"
+	BackendRunsc = "runsc"
+	BackendKata  = "kata"
+)
+
+// DefaultClassName is the class name used in messages when none is configured.
+const DefaultClassName = "hardened"
+
+// maxConfigSize bounds a configuration file or inline body.
+const maxConfigSize = 1 << 20
+
+// Config is the TOML schema of one runtime class. Every key is optional; the
+// zero value of a key means "use the default" documented next to it.
+//
+// The same schema is accepted from a file named by containerd's ConfigPath
+// runtime option and from the inline `options` table containerd's CRI sends as
+// ConfigBody.
+type Config struct {
+	// ClassName names the class in messages and the audit log. Default "hardened".
+	ClassName string `toml:"class_name"`
+	// Runtime selects the sandbox backend. Default and currently only value:
+	// "runc" ("runsc" and "kata" are reserved and refused with a clear error).
+	Runtime string `toml:"runtime"`
+	// BinaryName is the OCI runtime binary, a name looked up in PATH or an
+	// absolute path. Default: the backend's binary ("runc", "runsc").
+	BinaryName string `toml:"binary_name"`
+	// Root is the OCI runtime's state directory. Default: "runc" (or the
+	// backend's name) beside containerd's task state, i.e. /run/containerd/runc
+	// on a default install.
+	Root string `toml:"root"`
+	// SystemdCgroup makes runc use the systemd cgroup driver. Default false.
+	SystemdCgroup bool `toml:"systemd_cgroup"`
+	// ShimCgroup is a cgroup path the shim process itself is placed in.
+	ShimCgroup string `toml:"shim_cgroup"`
+	// IoUID and IoGID own the container's stdio pipes. Default 0.
+	IoUID uint32 `toml:"io_uid"`
+	IoGID uint32 `toml:"io_gid"`
+
+	// TypeUrl and ConfigPath are containerd's own runtime-option keys. CRI copies
+	// the whole options table into ConfigBody, so they may appear there; they
+	// carry no class setting.
+	TypeURL    string `toml:"TypeUrl"`
+	ConfigPath string `toml:"ConfigPath"`
+}
+
+var classNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$`)
+
+// Parse decodes and validates one class configuration. source names the file
+// (or "inline options") in every error message.
+func Parse(data []byte, source string) (*Config, error) {
+	if len(data) > maxConfigSize {
+		return nil, fmt.Errorf("runtime class config %s: %d bytes exceeds the %d byte limit", source, len(data), maxConfigSize)
+	}
+	var c Config
+	dec := toml.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return nil, decodeError(source, err)
+	}
+	if err := c.validate(source); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Load reads and parses a class configuration file.
+func Load(path string) (*Config, error) {
+	if !filepath.IsAbs(path) {
+		return nil, fmt.Errorf("runtime class config %q: ConfigPath must be an absolute path", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("runtime class config %s: %w", path, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("runtime class config %s: %w", path, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("runtime class config %s: not a regular file", path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("runtime class config %s: %w", path, err)
+	}
+	return Parse(data, path)
+}
+
+// decodeError rewrites go-toml's errors so they name the source and the key.
+func decodeError(source string, err error) error {
+	var sme *toml.StrictMissingError
+	if errors.As(err, &sme) {
+		var keys []string
+		for _, e := range sme.Errors {
+			row, col := e.Position()
+			keys = append(keys, fmt.Sprintf("%q (line %d, column %d)", strings.Join(e.Key(), "."), row, col))
+		}
+		return fmt.Errorf("runtime class config %s: unknown key %s", source, strings.Join(keys, ", "))
+	}
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		row, col := de.Position()
+		key := strings.Join(de.Key(), ".")
+		if key != "" {
+			return fmt.Errorf("runtime class config %s: key %q (line %d, column %d): %s", source, key, row, col, de.Error())
+		}
+		return fmt.Errorf("runtime class config %s: line %d, column %d: %s", source, row, col, de.Error())
+	}
+	return fmt.Errorf("runtime class config %s: %s", source, err)
+}
+
+func (c *Config) validate(source string) error {
+	bad := func(key, format string, args ...any) error {
+		return fmt.Errorf("runtime class config %s: key %q: %s", source, key, fmt.Sprintf(format, args...))
+	}
+	if c.ClassName != "" && !classNameRE.MatchString(c.ClassName) {
+		return bad("class_name", "%q is not a valid RuntimeClass name (lower-case letters, digits, '-' and '.', at most 63 characters)", c.ClassName)
+	}
+	switch c.Runtime {
+	case "", BackendRunc:
+	case BackendRunsc, BackendKata:
+		return bad("runtime", "backend %q is not supported by this build (supported: %q)", c.Runtime, BackendRunc)
+	default:
+		return bad("runtime", "%q is not a known backend (want %q)", c.Runtime, BackendRunc)
+	}
+	if c.Root != "" && !filepath.IsAbs(c.Root) {
+		return bad("root", "%q must be an absolute path", c.Root)
+	}
+	if strings.ContainsAny(c.BinaryName, "\x00\n") {
+		return bad("binary_name", "contains a NUL or newline")
+	}
+	if c.BinaryName != "" && strings.Contains(c.BinaryName, "/") && !filepath.IsAbs(c.BinaryName) {
+		return bad("binary_name", "%q must be a bare name looked up in PATH or an absolute path", c.BinaryName)
+	}
+	if c.ShimCgroup != "" && !strings.HasPrefix(c.ShimCgroup, "/") {
+		return bad("shim_cgroup", "%q must start with /", c.ShimCgroup)
+	}
+	return nil
+}

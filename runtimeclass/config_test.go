@@ -1,0 +1,106 @@
+package runtimeclass
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestParseValid(t *testing.T) {
+	c, err := Parse([]byte(`
+class_name = "untrusted"
+runtime = "runc"
+binary_name = "/usr/local/bin/runc"
+root = "/run/hardened/runc"
+systemd_cgroup = true
+shim_cgroup = "/podruntime/shims"
+io_uid = 10
+io_gid = 20
+`), "test.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{ClassName: "untrusted", Runtime: "runc", BinaryName: "/usr/local/bin/runc",
+		Root: "/run/hardened/runc", SystemdCgroup: true, ShimCgroup: "/podruntime/shims", IoUID: 10, IoGID: 20}
+	if *c != want {
+		t.Fatalf("got %+v, want %+v", *c, want)
+	}
+}
+
+func TestParseErrorsNameSourceAndKey(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		want       []string
+	}{
+		{"unknown key", "class_name = \"a\"\nbinary = \"runc\"\n", []string{"cfg.toml", `unknown key "binary"`, "line 2"}},
+		{"unknown nested key", "[policy]\nmode = \"enforce\"\n", []string{"cfg.toml", `"policy"`}},
+		{"wrong type", "systemd_cgroup = \"yes\"\n", []string{"cfg.toml", `"systemd_cgroup"`}},
+		{"wrong type int", "io_uid = \"root\"\n", []string{"cfg.toml", `"io_uid"`}},
+		{"negative uid", "io_uid = -1\n", []string{"cfg.toml", `"io_uid"`}},
+		{"syntax", "class_name = \n", []string{"cfg.toml", "line 1"}},
+		{"bad class name", "class_name = \"Not Valid\"\n", []string{"cfg.toml", `"class_name"`, "Not Valid"}},
+		{"unknown backend", "runtime = \"crun\"\n", []string{"cfg.toml", `"runtime"`, "crun"}},
+		{"unsupported backend", "runtime = \"kata\"\n", []string{"cfg.toml", `"runtime"`, "not supported"}},
+		{"relative root", "root = \"run/x\"\n", []string{"cfg.toml", `"root"`, "absolute"}},
+		{"relative binary path", "binary_name = \"bin/runc\"\n", []string{"cfg.toml", `"binary_name"`}},
+		{"bad shim cgroup", "shim_cgroup = \"x\"\n", []string{"cfg.toml", `"shim_cgroup"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.body), "cfg.toml")
+			if err == nil {
+				t.Fatal("expected an error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestParseAcceptsContainerdOptionKeys(t *testing.T) {
+	c, err := Parse([]byte("TypeUrl = \"x\"\nConfigPath = \"\"\nclass_name = \"a\"\n"), SourceInline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ClassName != "a" {
+		t.Fatalf("class_name = %q", c.ClassName)
+	}
+}
+
+func TestParseTooLarge(t *testing.T) {
+	_, err := Parse(make([]byte, maxConfigSize+1), "big.toml")
+	if err == nil || !strings.Contains(err.Error(), "big.toml") || !strings.Contains(err.Error(), "limit") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.toml")
+	if err := os.WriteFile(good, []byte("class_name = \"x\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := Load(good); err != nil || c.ClassName != "x" {
+		t.Fatalf("Load(good) = %+v, %v", c, err)
+	}
+	missing := filepath.Join(dir, "missing.toml")
+	if _, err := Load(missing); err == nil || !strings.Contains(err.Error(), missing) {
+		t.Fatalf("Load(missing) = %v", err)
+	}
+	if _, err := Load("relative.toml"); err == nil || !strings.Contains(err.Error(), "absolute") {
+		t.Fatalf("Load(relative) = %v", err)
+	}
+	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "regular file") {
+		t.Fatalf("Load(dir) = %v", err)
+	}
+	big := filepath.Join(dir, "big.toml")
+	if err := os.WriteFile(big, []byte(strings.Repeat("#", maxConfigSize+10)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(big); err == nil || !strings.Contains(err.Error(), "limit") {
+		t.Fatalf("Load(big) = %v", err)
+	}
+}

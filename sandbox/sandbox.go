@@ -1,0 +1,46 @@
+// Package sandbox maps a runtime class onto the OCI runtime that runs its
+// containers, expressed as the options containerd's runc task service takes.
+package sandbox
+
+import (
+	"fmt"
+
+	runcoptions "github.com/containerd/containerd/api/types/runc/options"
+
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/runtimeclass"
+)
+
+// Backend drives one kind of OCI runtime through the runc task service.
+type Backend interface {
+	// Name is the backend's name as written in the class config.
+	Name() string
+	// RuncOptions returns the options the runc task service and manager use
+	// for containers of class c.
+	RuncOptions(c *runtimeclass.Class) *runcoptions.Options
+}
+
+// For returns the backend of a class.
+func For(c *runtimeclass.Class) (Backend, error) {
+	switch c.Runtime {
+	case runtimeclass.BackendRunc:
+		return runc{}, nil
+	default:
+		return nil, fmt.Errorf("runtime class %q: backend %q is not supported by this build", c.Name(), c.Runtime)
+	}
+}
+
+// runc runs containers with runc (or any runc-compatible CLI).
+type runc struct{}
+
+func (runc) Name() string { return runtimeclass.BackendRunc }
+
+func (runc) RuncOptions(c *runtimeclass.Class) *runcoptions.Options {
+	return &runcoptions.Options{
+		BinaryName:    c.BinaryName,
+		Root:          c.Root,
+		SystemdCgroup: c.SystemdCgroup,
+		ShimCgroup:    c.ShimCgroup,
+		IoUid:         c.IoUID,
+		IoGid:         c.IoGID,
+	}
+}

@@ -1,0 +1,145 @@
+//go:build linux
+
+// Package shim is the hardened shim itself: a manager that resolves a
+// container's runtime class before its shim process exists, and a task
+// service that wraps containerd's runc task service.
+package shim
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	bootapi "github.com/containerd/containerd/api/runtime/bootstrap/v1"
+	"github.com/containerd/containerd/api/types"
+	runcmanager "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2/manager"
+	cshim "github.com/containerd/containerd/v2/pkg/shim"
+	"github.com/containerd/log"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/runtimeclass"
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/sandbox"
+)
+
+// RuntimeName is the runtime type containerd knows this shim by.
+const RuntimeName = "io.containerd.hardened.v2"
+
+// maxOptionsSize bounds the runtime options read for -info.
+const maxOptionsSize = 1 << 20
+
+// NewManager returns the shim manager: containerd's runc manager with the
+// runtime class resolved (and its options translated for runc) first.
+func NewManager(name string) cshim.Shim {
+	return &manager{name: name, runc: runcmanager.NewShimManager(name)}
+}
+
+type manager struct {
+	name string
+	runc cshim.Shim
+}
+
+func (m *manager) Name() string { return m.name }
+
+// Start runs once per container, in the bundle directory, before any process
+// of that container exists. It resolves the class (a bad configuration fails
+// here, with the error containerd reports to its client) and hands the runc
+// manager the translated options so it can group containers and place the
+// shim in its cgroup.
+func (m *manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (*bootapi.BootstrapResult, error) {
+	bundle, err := os.Getwd()
+	if err != nil {
+		return nil, err
+	}
+	opts, rest := splitOptions(params.GetExtensions())
+	class, err := runtimeclass.FromAny(opts, bundle)
+	if err != nil {
+		return nil, err
+	}
+	runcOpts, err := runcOptionsAny(class)
+	if err != nil {
+		return nil, err
+	}
+	translated := proto.CloneOf(params)
+	translated.Extensions = append(rest, &bootapi.Extension{Value: runcOpts})
+	log.G(ctx).WithFields(log.Fields{
+		"class":  class.Name(),
+		"source": class.Source,
+		"bundle": bundle,
+	}).Debug("starting shim")
+	return m.runc.Start(ctx, translated)
+}
+
+// Stop cleans up after a shim that died; the runc manager reads the options
+// the task service wrote into the bundle.
+func (m *manager) Stop(ctx context.Context, id string) (cshim.StopStatus, error) {
+	return m.runc.Stop(ctx, id)
+}
+
+// Info reports the underlying runtime's features (`runc features`) so that
+// containerd's CRI treats the handler like runc (user namespaces, idmapped
+// mounts, recursive read-only mounts).
+func (m *manager) Info(ctx context.Context, optionsR io.Reader) (*types.RuntimeInfo, error) {
+	data, err := io.ReadAll(io.LimitReader(optionsR, maxOptionsSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading runtime options: %w", err)
+	}
+	if len(data) > maxOptionsSize {
+		return nil, fmt.Errorf("runtime options exceed %d bytes", maxOptionsSize)
+	}
+	var opts *anypb.Any
+	if len(data) > 0 {
+		opts = &anypb.Any{}
+		if err := proto.Unmarshal(data, opts); err != nil {
+			return nil, fmt.Errorf("decoding runtime options: %w", err)
+		}
+	}
+	class, err := runtimeclass.FromAny(opts, "")
+	if err != nil {
+		return nil, err
+	}
+	runcOpts, err := runcOptionsAny(class)
+	if err != nil {
+		return nil, err
+	}
+	b, err := proto.Marshal(runcOpts)
+	if err != nil {
+		return nil, err
+	}
+	info, err := m.runc.Info(ctx, bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	// Report the options as containerd sent them, not their runc translation.
+	info.Options = opts
+	return info, nil
+}
+
+// splitOptions picks the runtime options (runtimeoptions.v1 or runc options)
+// out of the bootstrap extensions and returns the other extensions untouched.
+func splitOptions(exts []*bootapi.Extension) (*anypb.Any, []*bootapi.Extension) {
+	var (
+		opts *anypb.Any
+		rest []*bootapi.Extension
+	)
+	for _, e := range exts {
+		if opts == nil && runtimeclass.IsRuntimeOptions(e.GetValue()) {
+			opts = e.GetValue()
+			continue
+		}
+		rest = append(rest, e)
+	}
+	return opts, rest
+}
+
+// runcOptionsAny translates a class into the runc options the runc manager
+// and task service expect.
+func runcOptionsAny(class *runtimeclass.Class) (*anypb.Any, error) {
+	backend, err := sandbox.For(class)
+	if err != nil {
+		return nil, err
+	}
+	return anypb.New(backend.RuncOptions(class))
+}
