@@ -1,0 +1,243 @@
+//go:build integration
+
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// criNamespace is containerd's namespace for CRI objects.
+const criNamespace = "k8s.io"
+
+// criPod is a pod sandbox created through crictl, removed (with a leftover
+// check) when the test ends.
+type criPod struct {
+	id      string
+	name    string
+	handler string
+	logDir  string
+	ctrs    []string
+}
+
+func writeJSON(t *testing.T, v any) string {
+	t.Helper()
+	f, err := os.CreateTemp(requireLab(t).Run, "cri-*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := json.NewEncoder(f).Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(f.Name()) })
+	return f.Name()
+}
+
+func uniqueName(t *testing.T) string {
+	return fmt.Sprintf("%s-%d", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), time.Now().UnixNano()%1e6)
+}
+
+// podConfig is a minimal CRI PodSandboxConfig.
+func podConfig(name, logDir string) map[string]any {
+	return map[string]any{
+		"metadata":      map[string]any{"name": name, "namespace": "hardened-test", "uid": name + "-uid", "attempt": 1},
+		"log_directory": logDir,
+		"linux":         map[string]any{},
+	}
+}
+
+// runPod starts a pod sandbox with the given runtime handler.
+func runPod(t *testing.T, ctx context.Context, handler string) *criPod {
+	t.Helper()
+	l := requireLab(t)
+	name := uniqueName(t)
+	logDir := filepath.Join(l.Run, "pod-logs", name)
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, err := l.crictl(ctx, "runp", "--runtime", handler, writeJSON(t, podConfig(name, logDir)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &criPod{id: strings.TrimSpace(lastLine(out)), name: name, handler: handler, logDir: logDir}
+	t.Cleanup(func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if _, err := l.crictl(cctx, "stopp", p.id); err != nil {
+			t.Errorf("stopping pod: %v", err)
+		}
+		if _, err := l.crictl(cctx, "rmp", p.id); err != nil {
+			t.Errorf("removing pod: %v", err)
+		}
+		os.RemoveAll(logDir)
+		l.assertNoLeftovers(t, criNamespace, append([]string{p.id}, p.ctrs...)...)
+	})
+	return p
+}
+
+// createContainer creates a busybox container running args in the pod.
+func (p *criPod) createContainer(t *testing.T, ctx context.Context, name string, args ...string) string {
+	t.Helper()
+	l := requireLab(t)
+	cfg := map[string]any{
+		"metadata": map[string]any{"name": name},
+		"image":    map[string]any{"image": busybox},
+		"command":  args,
+		"log_path": name + ".log",
+		"linux":    map[string]any{},
+	}
+	out, err := l.crictl(ctx, "create", p.id, writeJSON(t, cfg), writeJSON(t, podConfig(p.name, p.logDir)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strings.TrimSpace(lastLine(out))
+	p.ctrs = append(p.ctrs, id)
+	return id
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+// containerPid returns the host pid of a CRI container's init process.
+func containerPid(t *testing.T, ctx context.Context, id string) int {
+	t.Helper()
+	out, err := requireLab(t).crictl(ctx, "inspect", "-o", "json", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Info struct {
+			Pid int `json:"pid"`
+		} `json:"info"`
+	}
+	if err := json.Unmarshal([]byte(out), &v); err != nil || v.Info.Pid == 0 {
+		t.Fatalf("no pid in crictl inspect (%v): %s", err, out)
+	}
+	return v.Info.Pid
+}
+
+func parentPid(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The command name may contain spaces; fields after ")" are fixed.
+	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	ppid, err := strconv.Atoi(fields[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ppid
+}
+
+func TestCRIPodSharesOneShim(t *testing.T) {
+	ctx := testContext(t)
+	l := requireLab(t)
+	pod := runPod(t, ctx, "hardened")
+	a := pod.createContainer(t, ctx, "first", "sh", "-c", "echo first-log-line; exec sleep 600")
+	b := pod.createContainer(t, ctx, "second", "sh", "-c", "echo second-log-line >&2; exec sleep 600")
+	for _, id := range []string{a, b} {
+		if _, err := l.crictl(ctx, "start", id); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	shims := l.shimProcessesFor(pod.id)
+	if len(shims) != 1 {
+		t.Fatalf("want exactly one shim process for pod %s, got %v (all: %v)", pod.id, shims, l.shimProcesses())
+	}
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", shims[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Base(exe) != "containerd-shim-hardened-v2" {
+		t.Fatalf("pod's shim runs %s, want containerd-shim-hardened-v2", exe)
+	}
+	for _, id := range []string{a, b} {
+		if pp := parentPid(t, containerPid(t, ctx, id)); pp != shims[0] {
+			t.Errorf("container %s is a child of pid %d, want the pod's shim %d", id, pp, shims[0])
+		}
+	}
+
+	out, err := l.crictl(ctx, "exec", a, "sh", "-c", "echo exec-ok; hostname")
+	if err != nil || !strings.Contains(out, "exec-ok") {
+		t.Errorf("exec: %q, %v", out, err)
+	}
+	if _, err := l.crictl(ctx, "exec", a, "sh", "-c", "exit 3"); err == nil || !strings.Contains(err.Error(), "exit status 3") {
+		t.Errorf("exec exit code: %v", err)
+	}
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		la, _ := l.crictl(ctx, "logs", a)
+		lb, _ := l.crictl(ctx, "logs", b)
+		if strings.Contains(la, "first-log-line") && strings.Contains(lb, "second-log-line") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("logs: first %q, second %q", la, lb)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	for _, id := range []string{a, b} {
+		if _, err := l.crictl(ctx, "stop", "--timeout", "2", id); err != nil {
+			t.Fatal(err)
+		}
+		out, err := l.crictl(ctx, "inspect", "-o", "go-template", "--template", "{{.status.state}} {{.status.exitCode}}", id)
+		if err != nil || !strings.Contains(out, "CONTAINER_EXITED") {
+			t.Errorf("state after stop: %q, %v", out, err)
+		}
+		if _, err := l.crictl(ctx, "rm", id); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestCRIRuntimeHandlerFeatures checks that containerd's CRI sees the same
+// runtime features for the hardened handler as for runc (user namespaces,
+// recursive read-only mounts), which it learns from the shim's -info.
+func TestCRIRuntimeHandlerFeatures(t *testing.T) {
+	ctx := testContext(t)
+	out, err := requireLab(t).crictl(ctx, "info", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		RuntimeHandlers []struct {
+			Name     string         `json:"name"`
+			Features map[string]any `json:"features"`
+		} `json:"runtimeHandlers"`
+	}
+	if err := json.Unmarshal([]byte(out), &info); err != nil {
+		t.Fatal(err)
+	}
+	features := map[string]map[string]any{}
+	for _, h := range info.RuntimeHandlers {
+		features[h.Name] = h.Features
+	}
+	runc, hardened := features["runc"], features["hardened"]
+	if runc == nil || hardened == nil {
+		t.Fatalf("runtime handlers %v lack runc or hardened", features)
+	}
+	for _, f := range []string{"recursive_read_only_mounts", "user_namespaces"} {
+		if hardened[f] != true {
+			t.Errorf("hardened handler feature %s = %v, want true (runc: %v)", f, hardened[f], runc[f])
+		}
+	}
+	if !reflect.DeepEqual(runc, hardened) {
+		t.Errorf("features differ: runc %v, hardened %v", runc, hardened)
+	}
+}

@@ -1,0 +1,68 @@
+//go:build integration
+
+package integration
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// ctrRun runs `ctr run --rm` of busybox under the hardened runtime with the
+// given class config file.
+func ctrRun(t *testing.T, config, id string, args ...string) (string, error) {
+	t.Helper()
+	l := requireLab(t)
+	ctx := testContext(t)
+	t.Cleanup(func() { l.assertNoLeftovers(t, testNamespace, id) })
+	base := []string{"-n", testNamespace, "run", "--rm", "--runtime", runtimeType,
+		"--runtime-config-path", config, "--fifo-dir", l.FIFODir, busybox, id}
+	return l.ctr(ctx, append(base, args...)...)
+}
+
+func TestCtrRun(t *testing.T) {
+	out, err := ctrRun(t, classConfig, uniqueName(t), "sh", "-c", "echo hello-from-ctr; exit 3")
+	if !strings.Contains(out, "hello-from-ctr") {
+		t.Errorf("output %q", out)
+	}
+	if err == nil || !strings.Contains(err.Error(), "exit status 3") {
+		t.Errorf("ctr run exit: %v, want exit status 3", err)
+	}
+}
+
+// TestCtrBadConfigRefused: a broken class config fails the container before
+// anything runs, with an error naming the file and the key.
+func TestCtrBadConfigRefused(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, body string
+		want       []string
+	}{
+		{"unknown key", "class_name = \"x\"\nbinary = \"runc\"\n", []string{`unknown key "binary"`, "line 2"}},
+		{"wrong type", "systemd_cgroup = \"yes\"\n", []string{`key "systemd_cgroup"`}},
+		{"bad backend", "runtime = \"crun\"\n", []string{`key "runtime"`, "crun"}},
+		{"missing file", "", []string{"no such file"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".toml")
+			if tc.body != "" {
+				if err := os.WriteFile(path, []byte(tc.body), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			out, err := ctrRun(t, path, uniqueName(t), "sh", "-c", "echo must-not-run")
+			if err == nil {
+				t.Fatalf("ctr run succeeded with a broken config: %s", out)
+			}
+			if strings.Contains(out, "must-not-run") {
+				t.Fatalf("the container ran: %s", out)
+			}
+			for _, w := range append(tc.want, path) {
+				if !strings.Contains(out, w) {
+					t.Errorf("error does not mention %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}

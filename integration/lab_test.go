@@ -1,0 +1,142 @@
+//go:build integration
+
+// Package integration holds the end-to-end tests: they drive the hardened
+// runtime through a real containerd (Go client, ctr and CRI via crictl) in the
+// project's lab. Bring the lab up first (`integration/lab/lab.sh up`); the
+// tests fail, never skip, when it is not there.
+package integration
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// lab is what the tests know of the running lab, read from its lab.env.
+type lab struct {
+	env map[string]string
+
+	Address   string // containerd gRPC socket
+	CRI       string // CRI endpoint (unix://...)
+	Run       string // lab run directory
+	Dir       string // lab directory (binaries, caches)
+	State     string // containerd state directory
+	HostsDir  string // certs.d directory resolving every registry to the lab registry
+	RuncRoot  string // runc root of both handlers
+	ShimPath  string // the hardened shim binary containerd runs
+	FIFODir   string // where the tests put stdio FIFOs
+	Bin       string // lab binaries (ctr, crictl)
+}
+
+var theLab *lab
+
+func loadLab() (*lab, error) {
+	path := os.Getenv("LAB_ENV")
+	if path == "" {
+		path = "/run/hlab/lab.env"
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("the lab is not up (%v): run `integration/lab/lab.sh up` or `make lab-up`", err)
+	}
+	defer f.Close()
+	env := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		line = strings.TrimPrefix(line, "export ")
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		env[k] = strings.Trim(v, `"'`)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	l := &lab{env: env}
+	need := func(dst *string, keys ...string) error {
+		for _, k := range keys {
+			if v := env[k]; v != "" {
+				*dst = v
+				return nil
+			}
+		}
+		return fmt.Errorf("%s: none of %v set", path, keys)
+	}
+	for _, n := range []struct {
+		dst  *string
+		keys []string
+	}{
+		{&l.Address, []string{"CONTAINERD_ADDRESS"}},
+		{&l.CRI, []string{"CONTAINER_RUNTIME_ENDPOINT", "CRI_ENDPOINT"}},
+		{&l.Run, []string{"LAB_RUN"}},
+		{&l.Dir, []string{"LAB_DIR"}},
+		{&l.State, []string{"CONTAINERD_STATE", "LAB_STATE"}},
+		{&l.HostsDir, []string{"LAB_HOSTS_DIR", "HOSTS_DIR"}},
+		{&l.RuncRoot, []string{"RUNC_ROOT", "LAB_RUNC_ROOT"}},
+	} {
+		if err := need(n.dst, n.keys...); err != nil {
+			return nil, err
+		}
+	}
+	l.Bin = filepath.Join(l.Dir, "bin")
+	l.ShimPath = filepath.Join(l.Bin, "containerd-shim-hardened-v2")
+	l.FIFODir = filepath.Join(l.Run, "test-fifo")
+	if err := os.MkdirAll(l.FIFODir, 0o700); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// run runs a lab binary and returns its combined output.
+func (l *lab) run(ctx context.Context, name string, args ...string) (string, error) {
+	bin := name
+	if !filepath.IsAbs(name) {
+		bin = filepath.Join(l.Bin, name)
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), "CONTAINER_RUNTIME_ENDPOINT="+l.CRI, "IMAGE_SERVICE_ENDPOINT="+l.CRI)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if err != nil {
+		return out.String(), fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, out.String())
+	}
+	return out.String(), nil
+}
+
+// ctr runs ctr against the lab's containerd.
+func (l *lab) ctr(ctx context.Context, args ...string) (string, error) {
+	return l.run(ctx, "ctr", append([]string{"--address", l.Address}, args...)...)
+}
+
+// crictl runs crictl against the lab's CRI endpoint.
+func (l *lab) crictl(ctx context.Context, args ...string) (string, error) {
+	return l.run(ctx, "crictl", append([]string{"--runtime-endpoint", l.CRI, "--image-endpoint", l.CRI, "--timeout", "60s"}, args...)...)
+}
+
+func testContext(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func requireLab(t *testing.T) *lab {
+	t.Helper()
+	if theLab == nil {
+		t.Fatal("lab not loaded")
+	}
+	return theLab
+}

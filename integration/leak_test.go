@@ -1,0 +1,124 @@
+//go:build integration
+
+package integration
+
+import (
+	"bytes"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// shimProcesses returns the pids of shim processes (hardened or runc) that
+// serve the lab's containerd, with their command lines.
+func (l *lab) shimProcesses() map[int]string {
+	out := map[int]string{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+		if len(args) == 0 || !strings.HasPrefix(filepath.Base(args[0]), "containerd-shim-") {
+			continue
+		}
+		for i, a := range args {
+			if a == "-address" && i+1 < len(args) && args[i+1] == l.Address {
+				out[pid] = strings.Join(args, " ")
+			}
+		}
+	}
+	return out
+}
+
+// shimProcessesFor returns the shim processes whose -id is id.
+func (l *lab) shimProcessesFor(id string) []int {
+	var pids []int
+	for pid, cmd := range l.shimProcesses() {
+		if strings.Contains(" "+cmd+" ", " -id "+id+" ") {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// leftovers lists what remains on the host of the given container or sandbox
+// ids: shim processes, mounts, cgroups, bundle directories, runc state.
+func (l *lab) leftovers(ns string, ids ...string) []string {
+	var found []string
+	for _, id := range ids {
+		if pids := l.shimProcessesFor(id); len(pids) > 0 {
+			found = append(found, fmt.Sprintf("shim process(es) %v for %s", pids, id))
+		}
+		mi, _ := os.ReadFile("/proc/self/mountinfo")
+		for _, line := range bytes.Split(mi, []byte("\n")) {
+			if bytes.Contains(line, []byte(id)) {
+				found = append(found, "mount: "+string(line))
+			}
+		}
+		for _, p := range []string{
+			filepath.Join(l.State, "io.containerd.runtime.v2.task", ns, id),
+			filepath.Join(l.RuncRoot, ns, id),
+		} {
+			if _, err := os.Stat(p); err == nil {
+				found = append(found, "state directory: "+p)
+			}
+		}
+		found = append(found, cgroupsNamed(id)...)
+	}
+	return found
+}
+
+// cgroupsNamed walks every cgroup hierarchy (bounded depth) for directories
+// whose name contains id.
+func cgroupsNamed(id string) []string {
+	var found []string
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*")
+	for _, root := range roots {
+		if st, err := os.Lstat(root); err != nil || !st.IsDir() {
+			continue // symlinked co-mounts such as cpu,cpuacct
+		}
+		_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || !d.IsDir() {
+				return nil
+			}
+			if strings.Count(strings.TrimPrefix(p, root), "/") > 4 {
+				return filepath.SkipDir
+			}
+			if strings.Contains(d.Name(), id) {
+				found = append(found, "cgroup: "+p)
+				return filepath.SkipDir
+			}
+			return nil
+		})
+	}
+	return found
+}
+
+// assertNoLeftovers waits (bounded) for the shim to exit and the host to be
+// clean of every trace of ids, then fails the test listing what is left.
+func (l *lab) assertNoLeftovers(t *testing.T, ns string, ids ...string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	var left []string
+	for {
+		left = l.leftovers(ns, ids...)
+		if len(left) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(left) > 0 {
+		t.Errorf("left behind after the test:\n  %s", strings.Join(left, "\n  "))
+	}
+}

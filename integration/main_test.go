@@ -1,0 +1,61 @@
+//go:build integration
+
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+)
+
+const (
+	// testNamespace is the containerd namespace of the client and ctr tests.
+	testNamespace = "hardened-test"
+	// busybox is the image every test container runs (served by the lab registry).
+	busybox = "docker.io/library/busybox:latest"
+	// runtimeType is the hardened shim's runtime type.
+	runtimeType = "io.containerd.hardened.v2"
+)
+
+var (
+	client *containerd.Client
+	// classConfig is a class config file for client and ctr tests.
+	classConfig string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	l, err := loadLab()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integration:", err)
+		return 1
+	}
+	theLab = l
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	client, err = containerd.New(l.Address, containerd.WithDefaultNamespace(testNamespace))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integration: connecting to containerd:", err)
+		return 1
+	}
+	defer client.Close()
+	if out, err := l.ctr(ctx, "-n", testNamespace, "images", "pull", "--hosts-dir", l.HostsDir, busybox); err != nil {
+		fmt.Fprintln(os.Stderr, "integration: pulling test image:", err, out)
+		return 1
+	}
+	classConfig = filepath.Join(l.Run, "test-class.toml")
+	body := fmt.Sprintf("class_name = \"hardened-test\"\nbinary_name = %q\nroot = %q\n", filepath.Join(l.Bin, "runc"), l.RuncRoot)
+	if err := os.WriteFile(classConfig, []byte(body), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "integration:", err)
+		return 1
+	}
+	return m.Run()
+}
