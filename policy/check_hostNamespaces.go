@@ -1,0 +1,93 @@
+package policy
+
+import (
+	"fmt"
+	"path/filepath"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+func init() {
+	register(Check{
+		ID:          "hostNamespaces",
+		Description: "Sharing the host's network, PID or IPC namespace (hostNetwork, hostPID, hostIPC), by omitting the namespace or joining the host's by path, and bind-mounting the host's /dev/shm.",
+		Evaluate:    checkHostNamespaces,
+	})
+}
+
+// hostNamespaceKinds are the namespaces Pod Security's hostNamespaces covers,
+// with the pod field that shares each.
+var hostNamespaceKinds = []struct{ kind, podField string }{
+	{"network", "hostNetwork"}, {"pid", "hostPID"}, {"ipc", "hostIPC"},
+}
+
+func checkHostNamespaces(in *Input) []Violation {
+	var vs []Violation
+	add := func(field, value, reason string) {
+		vs = append(vs, Violation{Check: "hostNamespaces", Field: field, Value: value, Reason: reason})
+	}
+	var nss []specs.LinuxNamespace
+	if in.Spec.Linux != nil {
+		nss = in.Spec.Linux.Namespaces
+	}
+	for _, k := range hostNamespaceKinds {
+		ns, ok := findNamespace(nss, k.kind)
+		if !ok {
+			add("linux.namespaces", fmt.Sprintf("no %q namespace", k.kind),
+				fmt.Sprintf("shares the host's %s namespace (%s=true)", k.kind, k.podField))
+			continue
+		}
+		if ns.Path == "" {
+			continue
+		}
+		field := fmt.Sprintf("linux.namespaces[%q].path", k.kind)
+		id, err := in.Host.Namespace(ns.Path)
+		if err != nil {
+			add(field, ns.Path, fmt.Sprintf("cannot verify the %s namespace at %q: %v", k.kind, ns.Path, err))
+			continue
+		}
+		host, err := in.Host.HostNamespace(k.kind)
+		if err != nil {
+			add(field, ns.Path, fmt.Sprintf("cannot read the host's %s namespace: %v", k.kind, err))
+			continue
+		}
+		if id == host {
+			add(field, ns.Path, fmt.Sprintf("joins the host's %s namespace through %q (%s=true)", k.kind, ns.Path, k.podField))
+		}
+	}
+	for _, m := range in.Spec.Mounts {
+		if !isBind(m) || !filepath.IsAbs(m.Source) {
+			continue
+		}
+		src := filepath.Clean(m.Source)
+		if r, err := in.Host.Resolve(src); err == nil {
+			src = r
+		}
+		if src == "/dev/shm" || src == "/run/shm" {
+			add(mountField(m, "source"), m.Source, fmt.Sprintf("bind-mounts the host's /dev/shm at %q (hostIPC=true)", m.Destination))
+		}
+	}
+	return vs
+}
+
+func findNamespace(nss []specs.LinuxNamespace, kind string) (specs.LinuxNamespace, bool) {
+	for _, ns := range nss {
+		if string(ns.Type) == kind {
+			return ns, true
+		}
+	}
+	return specs.LinuxNamespace{}, false
+}
+
+// isBind reports whether a mount is a bind mount.
+func isBind(m specs.Mount) bool {
+	if m.Type == "bind" || m.Type == "rbind" {
+		return true
+	}
+	for _, o := range m.Options {
+		if o == "bind" || o == "rbind" {
+			return true
+		}
+	}
+	return false
+}

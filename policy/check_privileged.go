@@ -1,0 +1,87 @@
+package policy
+
+import (
+	"fmt"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+func init() {
+	register(Check{
+		ID:          "privileged",
+		Description: "Privileged containers: every capability, a read-write /sys or cgroup file system, host block devices, or a device rule allowing every device.",
+		Evaluate:    checkPrivileged,
+	})
+}
+
+func checkPrivileged(in *Input) []Violation {
+	var vs []Violation
+	add := func(field, value, reason string) {
+		vs = append(vs, Violation{Check: "privileged", Field: field, Value: value, Reason: reason})
+	}
+	if p := in.Spec.Process; p != nil && p.Capabilities != nil {
+		for _, set := range capabilitySets(p.Capabilities) {
+			if newCapSet(set.caps).holdsAll() {
+				add("process.capabilities."+set.name, fmt.Sprintf("all %d capabilities", len(allCapabilities)),
+					fmt.Sprintf("process.capabilities.%s holds every capability (securityContext.privileged=true)", set.name))
+				break
+			}
+		}
+	}
+	for _, m := range in.Spec.Mounts {
+		switch {
+		case m.Destination == "/sys" && m.Type == "sysfs" && !readOnly(m):
+			add(mountField(m, "options"), "rw", `sysfs is mounted read-write at "/sys" (securityContext.privileged=true)`)
+		case m.Destination == "/sys/fs/cgroup" && (m.Type == "cgroup" || m.Type == "cgroup2") && !readOnly(m):
+			add(mountField(m, "options"), "rw", `the cgroup file system is mounted read-write at "/sys/fs/cgroup" (securityContext.privileged=true)`)
+		}
+	}
+	if l := in.Spec.Linux; l != nil {
+		for _, d := range l.Devices {
+			if d.Type == "b" {
+				add(fmt.Sprintf("linux.devices[%q]", d.Path), fmt.Sprintf("b %d:%d", d.Major, d.Minor),
+					fmt.Sprintf("host block device %q is exposed to the container", d.Path))
+			}
+		}
+		if l.Resources != nil {
+			for i, r := range l.Resources.Devices {
+				if r.Allow && (r.Type == "" || r.Type == "a") && r.Major == nil && r.Minor == nil {
+					add(fmt.Sprintf("linux.resources.devices[%d]", i), "allow a *:* "+r.Access,
+						"the device cgroup allows access to every host device")
+				}
+			}
+		}
+	}
+	return vs
+}
+
+type namedCaps struct {
+	name string
+	caps []string
+}
+
+func capabilitySets(c *specs.LinuxCapabilities) []namedCaps {
+	return []namedCaps{
+		{"bounding", c.Bounding}, {"effective", c.Effective}, {"permitted", c.Permitted},
+		{"inheritable", c.Inheritable}, {"ambient", c.Ambient},
+	}
+}
+
+// readOnly reports whether a mount is read-only.
+func readOnly(m specs.Mount) bool {
+	ro := false
+	for _, o := range m.Options {
+		switch o {
+		case "ro", "rro":
+			ro = true
+		case "rw", "rrw":
+			ro = false
+		}
+	}
+	return ro
+}
+
+// mountField names a field of the mount at a destination.
+func mountField(m specs.Mount, field string) string {
+	return fmt.Sprintf("mounts[%q].%s", m.Destination, field)
+}

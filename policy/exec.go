@@ -1,0 +1,69 @@
+package policy
+
+import (
+	"fmt"
+	"sort"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// ExecCheckID is the check ID of exec refusals (the admission plugin
+// DenyEscalatingExec, done at the node against the container's real spec).
+const ExecCheckID = "execEscalation"
+
+// EvaluateExec compares an exec process with its container's process and
+// returns every way the exec would hold more privilege than the container.
+func EvaluateExec(container *specs.Process, exec *specs.Process) []Violation {
+	if exec == nil {
+		return []Violation{{Check: ExecCheckID, Field: "process", Value: "null", Reason: "the exec request has no process"}}
+	}
+	if container == nil {
+		container = &specs.Process{}
+	}
+	var vs []Violation
+	add := func(field, value, reason string) {
+		vs = append(vs, Violation{Check: ExecCheckID, Field: field, Value: value, Reason: reason})
+	}
+	var cc, ec []namedCaps
+	if container.Capabilities != nil {
+		cc = capabilitySets(container.Capabilities)
+	} else {
+		cc = capabilitySets(&specs.LinuxCapabilities{})
+	}
+	if exec.Capabilities != nil {
+		ec = capabilitySets(exec.Capabilities)
+	}
+	for i, set := range ec {
+		have := newCapSet(cc[i].caps)
+		var extra []string
+		for c := range newCapSet(set.caps) {
+			if !have[c] {
+				extra = append(extra, c)
+			}
+		}
+		if len(extra) > 0 {
+			sort.Strings(extra)
+			add("process.capabilities."+set.name, fmt.Sprint(extra),
+				fmt.Sprintf("exec process.capabilities.%s holds %s, which the container does not", set.name, quoteList(extra)))
+		}
+	}
+	if container.NoNewPrivileges && !exec.NoNewPrivileges {
+		add("process.noNewPrivileges", "false", "exec clears noNewPrivileges, which the container sets (allowPrivilegeEscalation)")
+	}
+	if exec.User.UID == 0 && container.User.UID != 0 {
+		add("process.user.uid", "0", fmt.Sprintf("exec runs as uid 0, the container as uid %d", container.User.UID))
+	}
+	if exec.ApparmorProfile != container.ApparmorProfile && (exec.ApparmorProfile == "" || exec.ApparmorProfile == "unconfined") && container.ApparmorProfile != "" {
+		add("process.apparmorProfile", fmt.Sprintf("%q", exec.ApparmorProfile),
+			fmt.Sprintf("exec drops the container's AppArmor profile %q", container.ApparmorProfile))
+	}
+	if exec.SelinuxLabel != container.SelinuxLabel && container.SelinuxLabel != "" {
+		add("process.selinuxLabel", exec.SelinuxLabel,
+			fmt.Sprintf("exec changes the SELinux label from %q", container.SelinuxLabel))
+	}
+	for _, v := range procFdCwd("process.cwd", exec.Cwd) {
+		v.Check = ExecCheckID
+		vs = append(vs, v)
+	}
+	return vs
+}

@@ -1,0 +1,77 @@
+package policy
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/moby/sys/mountinfo"
+	"golang.org/x/sys/unix"
+)
+
+// NSID identifies a namespace by the device and inode of its nsfs file.
+type NSID struct{ Dev, Ino uint64 }
+
+// Host is what checks may look up on the node. NodeHost reads the real node;
+// tests substitute fixtures.
+type Host interface {
+	// Namespace identifies the namespace file at path (e.g. /proc/123/ns/net).
+	Namespace(path string) (NSID, error)
+	// HostNamespace identifies the host's namespace of a kind ("network",
+	// "pid", "ipc", ...), as seen from /proc/1/ns.
+	HostNamespace(kind string) (NSID, error)
+	// Mounts lists the mounts of the shim's (the host's) mount namespace.
+	Mounts() ([]*mountinfo.Info, error)
+	// FSType returns the statfs magic of the file system holding path.
+	FSType(path string) (int64, error)
+	// Resolve returns path with every symlink resolved.
+	Resolve(path string) (string, error)
+	// AppArmorEnabled reports whether the kernel enforces AppArmor.
+	AppArmorEnabled() bool
+}
+
+// TmpfsMagic is the statfs magic of tmpfs (and ramfs-backed secret volumes).
+const TmpfsMagic = unix.TMPFS_MAGIC
+
+// nsFile maps OCI namespace types to /proc/<pid>/ns file names.
+var nsFile = map[string]string{
+	"network": "net", "pid": "pid", "ipc": "ipc", "uts": "uts",
+	"mount": "mnt", "user": "user", "cgroup": "cgroup", "time": "time",
+}
+
+// NodeHost is the real node.
+type NodeHost struct{}
+
+func (NodeHost) Namespace(path string) (NSID, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return NSID{}, err
+	}
+	return NSID{Dev: st.Dev, Ino: st.Ino}, nil
+}
+
+func (h NodeHost) HostNamespace(kind string) (NSID, error) {
+	f, ok := nsFile[kind]
+	if !ok {
+		return NSID{}, fmt.Errorf("unknown namespace type %q", kind)
+	}
+	return h.Namespace(filepath.Join("/proc/1/ns", f))
+}
+
+func (NodeHost) Mounts() ([]*mountinfo.Info, error) { return mountinfo.GetMounts(nil) }
+
+func (NodeHost) FSType(path string) (int64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Type), nil
+}
+
+func (NodeHost) Resolve(path string) (string, error) { return filepath.EvalSymlinks(path) }
+
+func (NodeHost) AppArmorEnabled() bool {
+	b, err := os.ReadFile("/sys/module/apparmor/parameters/enabled")
+	return err == nil && strings.HasPrefix(string(b), "Y")
+}

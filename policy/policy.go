@@ -1,0 +1,157 @@
+// Package policy evaluates a container's final OCI spec (and its exec and
+// update requests) against Pod-Security-grade checks and names every violation.
+//
+// The layout follows Kubernetes' pod-security-admission: one file per check
+// (check_<id>.go), a registry, and messages that name the container and the
+// field. Check IDs are Pod Security Admission's where one exists.
+package policy
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// CRI annotations containerd puts on every spec it generates.
+const (
+	AnnotationContainerType = "io.kubernetes.cri.container-type"
+	AnnotationContainerName = "io.kubernetes.cri.container-name"
+	AnnotationSandboxID     = "io.kubernetes.cri.sandbox-id"
+	AnnotationSandboxName   = "io.kubernetes.cri.sandbox-name"
+	AnnotationSandboxUID    = "io.kubernetes.cri.sandbox-uid"
+
+	ContainerTypeSandbox   = "sandbox"
+	ContainerTypeContainer = "container"
+)
+
+// Violation is one reason a spec is refused.
+type Violation struct {
+	// Check is the check ID, e.g. "hostPathVolumes".
+	Check string `json:"check"`
+	// Field is the spec field, e.g. `mounts["/data"].source`.
+	Field string `json:"field"`
+	// Value is the offending value.
+	Value string `json:"value"`
+	// Reason says what is wrong, in words a workload owner understands.
+	Reason string `json:"reason"`
+}
+
+// String formats a violation as "<check>: <reason>".
+func (v Violation) String() string { return v.Check + ": " + v.Reason }
+
+// Check is one registered check.
+type Check struct {
+	// ID is the check ID used in messages, the audit log and configuration.
+	ID string
+	// Description says what the check refuses, for documentation.
+	Description string
+	// Evaluate returns the violations of a spec.
+	Evaluate func(*Input) []Violation
+}
+
+var registry = map[string]Check{}
+
+// register adds a check; each check file calls it from init.
+func register(c Check) {
+	if _, dup := registry[c.ID]; dup {
+		panic("policy: duplicate check " + c.ID)
+	}
+	registry[c.ID] = c
+}
+
+// Checks returns the registered checks sorted by ID.
+func Checks() []Check {
+	out := make([]Check, 0, len(registry))
+	for _, c := range registry {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Input is what a check looks at: the spec, the container's identity, the
+// class's policy options and the node.
+type Input struct {
+	Spec *specs.Spec
+	// ID is containerd's container (or sandbox) ID.
+	ID string
+	// StateDir is containerd's state directory (derived from the bundle path).
+	StateDir string
+	Options  *Options
+	Host     Host
+}
+
+// IsSandbox reports whether the spec is a CRI pod sandbox (pause container).
+func (in *Input) IsSandbox() bool {
+	return in.annotation(AnnotationContainerType) == ContainerTypeSandbox
+}
+
+// IsCRI reports whether the spec carries containerd CRI's annotations.
+func (in *Input) IsCRI() bool { return in.annotation(AnnotationContainerType) != "" }
+
+func (in *Input) annotation(k string) string {
+	if in.Spec == nil {
+		return ""
+	}
+	return in.Spec.Annotations[k]
+}
+
+// Subject names the container in messages: `container "app"`, `pod sandbox
+// "web-0"` or, outside CRI, `container "<id>"`.
+func (in *Input) Subject() string {
+	if in.IsSandbox() {
+		if n := in.annotation(AnnotationSandboxName); n != "" {
+			return fmt.Sprintf("pod sandbox %q", n)
+		}
+		return fmt.Sprintf("pod sandbox %q", in.ID)
+	}
+	if n := in.annotation(AnnotationContainerName); n != "" {
+		return fmt.Sprintf("container %q", n)
+	}
+	return fmt.Sprintf("container %q", in.ID)
+}
+
+// Evaluate runs every registered check that the options enable and returns
+// all violations, in check-ID order.
+func Evaluate(in *Input) []Violation {
+	if in.Options == nil {
+		in.Options = DefaultOptions()
+	}
+	if in.Host == nil {
+		in.Host = NodeHost{}
+	}
+	var out []Violation
+	for _, c := range Checks() {
+		if in.Options.disabled(c.ID) {
+			continue
+		}
+		out = append(out, c.Evaluate(in)...)
+	}
+	return out
+}
+
+// Message joins violations into the one refusal message: subject, every
+// violation, runtime class and mode.
+func Message(subject string, vs []Violation, class string, mode Mode) string {
+	parts := make([]string, len(vs))
+	for i, v := range vs {
+		parts[i] = "refused by " + v.String()
+	}
+	return fmt.Sprintf("%s %s (runtime class %q, mode %s)", subject, strings.Join(parts, "; "), class, mode)
+}
+
+// quote formats a list of strings for messages, bounded in length.
+func quoteList(items []string) string {
+	const max = 8
+	q := make([]string, 0, max+1)
+	for i, s := range items {
+		if i == max {
+			q = append(q, fmt.Sprintf("and %d more", len(items)-max))
+			break
+		}
+		q = append(q, fmt.Sprintf("%q", s))
+	}
+	return strings.Join(q, ", ")
+}
