@@ -23,16 +23,16 @@ import (
 type lab struct {
 	env map[string]string
 
-	Address   string // containerd gRPC socket
-	CRI       string // CRI endpoint (unix://...)
-	Run       string // lab run directory
-	Dir       string // lab directory (binaries, caches)
-	State     string // containerd state directory
-	HostsDir  string // certs.d directory resolving every registry to the lab registry
-	RuncRoot  string // runc root of both handlers
-	ShimPath  string // the hardened shim binary containerd runs
-	FIFODir   string // where the tests put stdio FIFOs
-	Bin       string // lab binaries (ctr, crictl)
+	Address  string // containerd gRPC socket
+	CRI      string // CRI endpoint (unix://...)
+	Run      string // lab run directory
+	Dir      string // lab directory (binaries, caches)
+	State    string // containerd state directory
+	HostsDir string // certs.d directory resolving every registry to the lab registry
+	RuncRoot string // runc root of both handlers
+	ShimPath string // the hardened shim binary containerd runs
+	FIFODir  string // where the tests put stdio FIFOs
+	Bin      string // lab binaries (ctr, crictl)
 }
 
 var theLab *lab

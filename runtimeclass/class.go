@@ -8,6 +8,8 @@ import (
 	runcoptions "github.com/containerd/containerd/api/types/runc/options"
 	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/policy"
 )
 
 // Class is one resolved runtime class: the configuration with every default
@@ -125,6 +127,12 @@ func (c *Class) fill(bundle string) {
 	if c.Root == "" {
 		c.Root = filepath.Join(StateDir(bundle), c.Runtime)
 	}
+	if c.Mode == "" {
+		c.Mode = ModeEnforce
+	}
+	if c.AuditLog == "" {
+		c.AuditLog = DefaultAuditLog
+	}
 	c.TypeURL, c.ConfigPath = "", ""
 }
 
@@ -151,4 +159,37 @@ func StateDir(bundle string) string {
 // resolves (runtimeoptions.v1.Options or runc Options).
 func IsRuntimeOptions(a *anypb.Any) bool {
 	return a != nil && (a.MessageIs(&runtimeoptions.Options{}) || a.MessageIs(&runcoptions.Options{}))
+}
+
+// PolicyOptions returns the class's policy options with defaults applied.
+func (c *Class) PolicyOptions() *policy.Options {
+	o := policy.DefaultOptions()
+	p := c.Policy
+	if p.Level != "" {
+		o.Level = policy.Level(p.Level)
+	}
+	o.RequireSeccomp = p.RequireSeccomp
+	if p.UnmaskedProc != "" {
+		o.UnmaskedProc = policy.UnmaskedProc(p.UnmaskedProc)
+	}
+	if p.SecretsInMemory != nil {
+		o.SecretsInMemory = *p.SecretsInMemory
+	}
+	o.Disabled = p.DisabledChecks
+	o.AllowedHostPaths = p.AllowedHostPaths
+	if c.KubeletRoot != "" {
+		o.KubeletRoot = c.KubeletRoot
+	}
+	if c.ContainerdRoot != "" {
+		o.ContainerdRoot = c.ContainerdRoot
+	}
+	return o
+}
+
+// PolicyMode returns the class's mode.
+func (c *Class) PolicyMode() policy.Mode {
+	if c.Mode == "" {
+		return policy.ModeEnforce
+	}
+	return policy.Mode(c.Mode)
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/pelletier/go-toml/v2"
+
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/policy"
 )
 
 // Backends the shim knows. The sandbox package implements them.
@@ -55,12 +57,54 @@ type Config struct {
 	IoUID uint32 `toml:"io_uid"`
 	IoGID uint32 `toml:"io_gid"`
 
+	// Mode is what a policy violation does: "enforce" (default) refuses the
+	// container, "audit" allows it and records the would-be refusal.
+	Mode string `toml:"mode"`
+	// AuditLog is the node audit log every decision is appended to, one JSON
+	// line each. Default /var/log/containerd-shim-hardened/audit.log; "-"
+	// disables the file (decisions still go to the shim's log).
+	AuditLog string `toml:"audit_log"`
+	// KubeletRoot is kubelet's root directory. Default /var/lib/kubelet.
+	KubeletRoot string `toml:"kubelet_root"`
+	// ContainerdRoot is containerd's root directory. Default /var/lib/containerd.
+	ContainerdRoot string `toml:"containerd_root"`
+	// Policy holds the checks' settings.
+	Policy PolicyConfig `toml:"policy"`
+
 	// TypeUrl and ConfigPath are containerd's own runtime-option keys. CRI copies
 	// the whole options table into ConfigBody, so they may appear there; they
 	// carry no class setting.
 	TypeURL    string `toml:"TypeUrl"`
 	ConfigPath string `toml:"ConfigPath"`
 }
+
+// PolicyConfig is the [policy] table.
+type PolicyConfig struct {
+	// Level is the capability level: "baseline" (default) or "restricted".
+	Level string `toml:"level"`
+	// RequireSeccomp refuses containers without a (deny-by-default) seccomp
+	// profile. Default false.
+	RequireSeccomp bool `toml:"require_seccomp"`
+	// UnmaskedProc is what happens to a spec with an unmasked /proc:
+	// "restore" (default: the default masks are put back) or "refuse".
+	UnmaskedProc string `toml:"unmasked_proc"`
+	// SecretsInMemory refuses secret and projected volumes not backed by
+	// tmpfs. Default true.
+	SecretsInMemory *bool `toml:"secrets_in_memory"`
+	// DisabledChecks lists check IDs this class turns off.
+	DisabledChecks []string `toml:"disabled_checks"`
+	// AllowedHostPaths lists host path prefixes containers may bind-mount.
+	AllowedHostPaths []policy.AllowedHostPath `toml:"allowed_host_paths"`
+}
+
+// Modes.
+const (
+	ModeEnforce = string(policy.ModeEnforce)
+	ModeAudit   = string(policy.ModeAudit)
+)
+
+// DefaultAuditLog is the node audit log's default path.
+const DefaultAuditLog = "/var/log/containerd-shim-hardened/audit.log"
 
 var classNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$`)
 
@@ -154,6 +198,19 @@ func (c *Config) validate(source string) error {
 	}
 	if c.ShimCgroup != "" && !strings.HasPrefix(c.ShimCgroup, "/") {
 		return bad("shim_cgroup", "%q must start with /", c.ShimCgroup)
+	}
+	switch c.Mode {
+	case "", ModeEnforce, ModeAudit:
+	default:
+		return bad("mode", "%q is not a mode (want %q or %q)", c.Mode, ModeEnforce, ModeAudit)
+	}
+	if c.AuditLog != "" && c.AuditLog != "-" && !filepath.IsAbs(c.AuditLog) {
+		return bad("audit_log", "%q must be an absolute path (or \"-\" to disable the file)", c.AuditLog)
+	}
+	// Validate the policy options as they will be used, defaults included.
+	probe := Class{Config: *c}
+	if err := probe.PolicyOptions().Validate(); err != nil {
+		return fmt.Errorf("runtime class config %s: %w", source, err)
 	}
 	return nil
 }

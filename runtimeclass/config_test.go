@@ -3,6 +3,7 @@ package runtimeclass
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -23,7 +24,7 @@ io_gid = 20
 	}
 	want := Config{ClassName: "untrusted", Runtime: "runc", BinaryName: "/usr/local/bin/runc",
 		Root: "/run/hardened/runc", SystemdCgroup: true, ShimCgroup: "/podruntime/shims", IoUID: 10, IoGID: 20}
-	if *c != want {
+	if !reflect.DeepEqual(*c, want) {
 		t.Fatalf("got %+v, want %+v", *c, want)
 	}
 }
@@ -34,7 +35,17 @@ func TestParseErrorsNameSourceAndKey(t *testing.T) {
 		want       []string
 	}{
 		{"unknown key", "class_name = \"a\"\nbinary = \"runc\"\n", []string{"cfg.toml", `unknown key "binary"`, "line 2"}},
-		{"unknown nested key", "[policy]\nmode = \"enforce\"\n", []string{"cfg.toml", `"policy"`}},
+		{"unknown nested key", "[policy]\nmode = \"enforce\"\n", []string{"cfg.toml", `"policy.mode"`, "line 2"}},
+		{"unknown table", "[polcy]\nlevel = \"baseline\"\n", []string{"cfg.toml", `"polcy"`}},
+		{"bad mode", "mode = \"warn\"\n", []string{"cfg.toml", `"mode"`, "warn"}},
+		{"relative audit log", "audit_log = \"audit.log\"\n", []string{"cfg.toml", `"audit_log"`}},
+		{"bad level", "[policy]\nlevel = \"privileged\"\n", []string{"cfg.toml", `"policy.level"`}},
+		{"bad unmasked_proc", "[policy]\nunmasked_proc = \"ignore\"\n", []string{"cfg.toml", `"policy.unmasked_proc"`}},
+		{"allow root", "[[policy.allowed_host_paths]]\npath_prefix = \"/\"\n", []string{"cfg.toml", `"policy.allowed_host_paths[0].path_prefix"`}},
+		{"allow relative", "[[policy.allowed_host_paths]]\npath_prefix = \"var/log\"\n", []string{"cfg.toml", "allowed_host_paths[0]"}},
+		{"unknown check", "[policy]\ndisabled_checks = [\"privileged\", \"nope\"]\n", []string{"cfg.toml", `"policy.disabled_checks"`, `"nope"`}},
+		{"relative kubelet root", "kubelet_root = \"kubelet\"\n", []string{"cfg.toml", `"kubelet_root"`}},
+		{"allowed path typo", "[[policy.allowed_host_paths]]\npath = \"/var/log\"\n", []string{"cfg.toml", `"policy.allowed_host_paths.path"`}},
 		{"wrong type", "systemd_cgroup = \"yes\"\n", []string{"cfg.toml", `"systemd_cgroup"`}},
 		{"wrong type int", "io_uid = \"root\"\n", []string{"cfg.toml", `"io_uid"`}},
 		{"negative uid", "io_uid = -1\n", []string{"cfg.toml", `"io_uid"`}},

@@ -16,10 +16,10 @@ import (
 	"github.com/containerd/containerd/api/types"
 	runcmanager "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2/manager"
 	cshim "github.com/containerd/containerd/v2/pkg/shim"
-	"github.com/containerd/log"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/audit"
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/runtimeclass"
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/sandbox"
 )
@@ -62,13 +62,20 @@ func (m *manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (*
 	if err != nil {
 		return nil, err
 	}
+	// Refuse before any shim daemon or container process exists. Nothing may
+	// be written to stdout or stderr here: containerd reads the bootstrap
+	// result from their combined output.
+	spec, err := readBundleSpec(bundle)
+	if err != nil {
+		return nil, err
+	}
+	in, vs := checkSpec(class, params.GetInstanceID(), bundle, spec)
+	if d := newDecision(ctx, audit.EventStart, class, params.GetInstanceID(), "", spec, in.Subject(), vs, nil); d.refused {
+		record(ctx, class, d, false)
+		return nil, d.err()
+	}
 	translated := proto.CloneOf(params)
 	translated.Extensions = append(rest, &bootapi.Extension{Value: runcOpts})
-	log.G(ctx).WithFields(log.Fields{
-		"class":  class.Name(),
-		"source": class.Source,
-		"bundle": bundle,
-	}).Debug("starting shim")
 	return m.runc.Start(ctx, translated)
 }
 

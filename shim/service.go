@@ -4,31 +4,44 @@ package shim
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
-	"github.com/containerd/log"
 	"github.com/containerd/ttrpc"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/audit"
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/policy"
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/runtimeclass"
 )
 
 // service wraps containerd's runc task service. Every call it does not
-// override goes to runc unchanged; Create resolves the container's class and
-// translates its options.
+// override goes to runc unchanged. Create resolves the container's class,
+// checks and hardens its spec and translates its options; Exec and Update are
+// checked against what the container was created with.
 type service struct {
 	taskAPI.TTRPCTaskService
 
-	mu      sync.Mutex
-	classes map[string]*runtimeclass.Class
+	mu         sync.Mutex
+	containers map[string]*containerState
+}
+
+// containerState is what the service remembers of a created container.
+type containerState struct {
+	class     *runtimeclass.Class
+	subject   string
+	spec      *specs.Spec // the final (hardened) spec runc was given
+	resources *specs.LinuxResources
 }
 
 // newService wraps a runc task service.
 func newService(runc taskAPI.TTRPCTaskService) *service {
-	return &service{TTRPCTaskService: runc, classes: make(map[string]*runtimeclass.Class)}
+	return &service{TTRPCTaskService: runc, containers: make(map[string]*containerState)}
 }
 
 // RegisterTTRPC registers the wrapper, not the wrapped service, so that
@@ -38,44 +51,109 @@ func (s *service) RegisterTTRPC(server *ttrpc.Server) error {
 	return nil
 }
 
-// Create resolves the class from the request's runtime options and hands the
-// runc task service runc options.
+func invalid(err error) error {
+	return errgrpc.ToGRPC(fmt.Errorf("%w: %w", errdefs.ErrInvalidArgument, err))
+}
+
+// Create resolves the class, checks the bundle's spec, hardens it (rewriting
+// config.json before runc reads it) and hands the runc task service runc
+// options.
 func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*taskAPI.CreateTaskResponse, error) {
 	class, err := runtimeclass.FromAny(r.Options, r.Bundle)
 	if err != nil {
-		return nil, errgrpc.ToGRPC(fmt.Errorf("%w: %w", errdefs.ErrInvalidArgument, err))
+		return nil, invalid(err)
 	}
 	opts, err := runcOptionsAny(class)
 	if err != nil {
-		return nil, errgrpc.ToGRPC(fmt.Errorf("%w: %w", errdefs.ErrInvalidArgument, err))
+		return nil, invalid(err)
+	}
+	spec, err := readBundleSpec(r.Bundle)
+	if err != nil {
+		return nil, invalid(err)
+	}
+	d := evaluateSpec(ctx, audit.EventCreate, class, r.ID, r.Bundle, spec)
+	record(ctx, class, d, true)
+	if err := d.err(); err != nil {
+		return nil, errgrpc.ToGRPC(err)
+	}
+	if len(d.record.Changes) > 0 && class.PolicyMode() == policy.ModeEnforce {
+		if err := writeBundleSpec(r.Bundle, spec); err != nil {
+			return nil, errgrpc.ToGRPC(fmt.Errorf("writing the hardened spec: %w", err))
+		}
 	}
 	r.Options = opts
-	log.G(ctx).WithFields(log.Fields{"id": r.ID, "class": class.Name(), "source": class.Source}).Debug("create")
 	resp, err := s.TTRPCTaskService.Create(ctx, r)
 	if err != nil {
 		return nil, err
 	}
+	st := &containerState{class: class, subject: d.record.Subject, spec: spec}
+	if spec.Linux != nil {
+		st.resources = spec.Linux.Resources
+	}
 	s.mu.Lock()
-	s.classes[r.ID] = class
+	s.containers[r.ID] = st
 	s.mu.Unlock()
 	return resp, nil
 }
 
-// Delete forgets a deleted container's class.
+// Exec refuses an exec process that holds more privilege than its container.
+func (s *service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*emptypb.Empty, error) {
+	st, err := s.container(r.ID)
+	if err != nil {
+		return nil, err
+	}
+	var p specs.Process
+	if err := json.Unmarshal(r.Spec.GetValue(), &p); err != nil {
+		return nil, invalid(fmt.Errorf("exec %q: process spec: %w", r.ExecID, err))
+	}
+	vs := policy.EvaluateExec(st.spec.Process, &p)
+	d := newDecision(ctx, audit.EventExec, st.class, r.ID, r.ExecID, st.spec, fmt.Sprintf("exec %q in %s", r.ExecID, st.subject), vs, nil)
+	record(ctx, st.class, d, true)
+	if err := d.err(); err != nil {
+		return nil, errgrpc.ToGRPC(err)
+	}
+	return s.TTRPCTaskService.Exec(ctx, r)
+}
+
+// Update refuses device access the container did not have.
+func (s *service) Update(ctx context.Context, r *taskAPI.UpdateTaskRequest) (*emptypb.Empty, error) {
+	st, err := s.container(r.ID)
+	if err != nil {
+		return nil, err
+	}
+	if r.Resources != nil && len(r.Resources.GetValue()) > 0 {
+		var res specs.LinuxResources
+		if err := json.Unmarshal(r.Resources.GetValue(), &res); err != nil {
+			return nil, invalid(fmt.Errorf("update: resources: %w", err))
+		}
+		vs := policy.EvaluateUpdate(st.resources, &res)
+		d := newDecision(ctx, audit.EventUpdate, st.class, r.ID, "", st.spec, st.subject, vs, nil)
+		record(ctx, st.class, d, len(vs) > 0)
+		if err := d.err(); err != nil {
+			return nil, errgrpc.ToGRPC(err)
+		}
+	}
+	return s.TTRPCTaskService.Update(ctx, r)
+}
+
+// Delete forgets a deleted container.
 func (s *service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAPI.DeleteResponse, error) {
 	resp, err := s.TTRPCTaskService.Delete(ctx, r)
 	if err == nil && r.ExecID == "" {
 		s.mu.Lock()
-		delete(s.classes, r.ID)
+		delete(s.containers, r.ID)
 		s.mu.Unlock()
 	}
 	return resp, err
 }
 
-// class returns the class a container was created with.
-func (s *service) class(id string) (*runtimeclass.Class, bool) {
+// container returns what Create recorded of a container.
+func (s *service) container(id string) (*containerState, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, ok := s.classes[id]
-	return c, ok
+	st, ok := s.containers[id]
+	if !ok {
+		return nil, errgrpc.ToGRPC(fmt.Errorf("container %s: %w", id, errdefs.ErrNotFound))
+	}
+	return st, nil
 }

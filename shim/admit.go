@@ -1,0 +1,118 @@
+//go:build linux
+
+package shim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/audit"
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/harden"
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/policy"
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/runtimeclass"
+)
+
+// errRefused marks a policy refusal; it maps to gRPC PermissionDenied.
+var errRefused = fmt.Errorf("%w", errdefs.ErrPermissionDenied)
+
+// decision is the outcome of evaluating one request.
+type decision struct {
+	record  audit.Record
+	refused bool
+}
+
+// err returns the refusal error, or nil when the request is allowed.
+func (d *decision) err() error {
+	if !d.refused {
+		return nil
+	}
+	return fmt.Errorf("%w: %s", errRefused, d.record.Message)
+}
+
+// newDecision builds the decision for violations found by one evaluation.
+func newDecision(ctx context.Context, event string, class *runtimeclass.Class, id, execID string, spec *specs.Spec, subject string, vs []policy.Violation, changes []harden.Change) *decision {
+	ns, _ := namespaces.Namespace(ctx)
+	mode := class.PolicyMode()
+	d := &decision{record: audit.Record{
+		Time: time.Now().UTC(), Event: event, Class: class.Name(), Mode: mode,
+		Namespace: ns, ID: id, ExecID: execID, Subject: subject,
+		Violations: vs, Changes: changes,
+	}}
+	if spec != nil {
+		d.record.Pod = spec.Annotations[policy.AnnotationSandboxName]
+		d.record.PodNS = spec.Annotations["io.kubernetes.cri.sandbox-namespace"]
+		d.record.PodUID = spec.Annotations[policy.AnnotationSandboxUID]
+	}
+	switch {
+	case len(vs) == 0:
+		d.record.Decision = audit.Allowed
+	case mode == policy.ModeAudit:
+		d.record.Decision = audit.Audited
+		d.record.Message = policy.Message(subject, vs, class.Name(), mode)
+	default:
+		d.record.Decision = audit.Refused
+		d.record.Message = policy.Message(subject, vs, class.Name(), mode)
+		d.refused = true
+	}
+	return d
+}
+
+// evaluateSpec runs the checks on a container's spec and, when it is allowed,
+// the hardening step (applied in enforce mode, recorded as would-be changes
+// in audit mode).
+func evaluateSpec(ctx context.Context, event string, class *runtimeclass.Class, id, bundle string, spec *specs.Spec) *decision {
+	in, vs := checkSpec(class, id, bundle, spec)
+	var changes []harden.Change
+	if len(vs) == 0 || class.PolicyMode() == policy.ModeAudit {
+		changes = harden.Apply(spec, in.Options, class.PolicyMode() == policy.ModeAudit)
+	}
+	return newDecision(ctx, event, class, id, "", spec, in.Subject(), vs, changes)
+}
+
+// checkSpec runs the checks only.
+func checkSpec(class *runtimeclass.Class, id, bundle string, spec *specs.Spec) (*policy.Input, []policy.Violation) {
+	in := &policy.Input{Spec: spec, ID: id, StateDir: runtimeclass.StateDir(bundle), Options: class.PolicyOptions(), Host: policy.NodeHost{}}
+	return in, policy.Evaluate(in)
+}
+
+// record writes a decision to the node audit log and, when toLog, to the
+// shim's log. A failing audit log is reported in the shim's log; it does not
+// change the decision.
+func record(ctx context.Context, class *runtimeclass.Class, d *decision, toLog bool) {
+	var auditErr error
+	if class.AuditLog != "-" {
+		auditErr = audit.Append(class.AuditLog, &d.record)
+	}
+	if !toLog {
+		return
+	}
+	entry := log.G(ctx).WithFields(log.Fields{
+		"decision": d.record.Decision, "event": d.record.Event, "class": d.record.Class,
+		"mode": d.record.Mode, "id": d.record.ID, "subject": d.record.Subject,
+	})
+	if d.record.ExecID != "" {
+		entry = entry.WithField("exec_id", d.record.ExecID)
+	}
+	if len(d.record.Changes) > 0 {
+		entry = entry.WithField("changes", d.record.Changes)
+	}
+	if auditErr != nil {
+		entry.WithError(auditErr).Error("writing the audit log failed")
+	}
+	switch d.record.Decision {
+	case audit.Allowed:
+		entry.Info("policy decision")
+	default:
+		entry.WithField("violations", d.record.Violations).Warn(d.record.Message)
+	}
+}
+
+// isBadSpec reports whether err is a bad-input error from reading a spec.
+func isBadSpec(err error) bool { return errors.Is(err, errBadSpec) }
