@@ -137,9 +137,9 @@ func Evaluate(in *Input) []Violation {
 func Message(subject string, vs []Violation, class string, mode Mode) string {
 	parts := make([]string, len(vs))
 	for i, v := range vs {
-		parts[i] = "refused by " + v.String()
+		parts[i] = v.String()
 	}
-	return fmt.Sprintf("%s %s (runtime class %q, mode %s)", subject, strings.Join(parts, "; "), class, mode)
+	return fmt.Sprintf("%s refused by %s (runtime class %q, mode %s)", subject, strings.Join(parts, "; "), class, mode)
 }
 
 // quote formats a list of strings for messages, bounded in length.

@@ -92,9 +92,7 @@ func FromRuntimeOptions(ro *runtimeoptions.Options, bundle string) (*Class, erro
 	if err != nil {
 		return nil, err
 	}
-	c := &Class{Config: *cfg, Source: src}
-	c.fill(bundle)
-	return c, nil
+	return New(cfg, src, bundle), nil
 }
 
 // FromRuncOptions resolves a class from runc shim options (as `ctr run
@@ -192,4 +190,11 @@ func (c *Class) PolicyMode() policy.Mode {
 		return policy.ModeEnforce
 	}
 	return policy.Mode(c.Mode)
+}
+
+// New resolves a class from a parsed configuration.
+func New(cfg *Config, source, bundle string) *Class {
+	c := &Class{Config: *cfg, Source: source}
+	c.fill(bundle)
+	return c
 }
