@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +21,8 @@ import (
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/typeurl/v2"
+
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/runtimeclass"
 )
 
 // syncBuffer is a bytes.Buffer safe for the stdio copy goroutines.
@@ -125,7 +129,8 @@ func TestExitCodes(t *testing.T) {
 		{"zero", []string{"sh", "-c", "exit 0"}, 0},
 		{"one", []string{"sh", "-c", "exit 1"}, 1},
 		{"seventy-three", []string{"sh", "-c", "exit 73"}, 73},
-		{"self-sigkill", []string{"sh", "-c", "kill -9 $$"}, 137},
+		{"two-fifty-five", []string{"sh", "-c", "exit 255"}, 255},
+		{"command not found", []string{"sh", "-c", "no-such-command"}, 127},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := testContext(t)
@@ -210,11 +215,12 @@ func TestExec(t *testing.T) {
 	if out.String() != "exec-out\n" || errb.String() != "exec-err\n" {
 		t.Errorf("exec stdout %q stderr %q", out.String(), errb.String())
 	}
-	if err := tt.task.Kill(ctx, syscall.SIGTERM); err != nil {
+	// sleep as PID 1 ignores SIGTERM: kill it.
+	if err := tt.task.Kill(ctx, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	if code := tt.wait(t, ctx); code != 143 {
-		t.Errorf("exit code after SIGTERM %d, want 143", code)
+	if code := tt.wait(t, ctx); code != 137 {
+		t.Errorf("exit code after SIGKILL %d, want 137", code)
 	}
 }
 
@@ -283,9 +289,36 @@ func TestStats(t *testing.T) {
 func TestRuncStyleOptions(t *testing.T) {
 	ctx := testContext(t)
 	l := requireLab(t)
+	// With runc options the class defaults apply, including the node audit
+	// log under /var/log: remove what this test creates there.
+	auditDir := filepath.Dir(runtimeclass.DefaultAuditLog)
+	if _, err := os.Stat(auditDir); os.IsNotExist(err) {
+		t.Cleanup(func() { os.RemoveAll(auditDir) })
+	} else if _, err := os.Stat(runtimeclass.DefaultAuditLog); os.IsNotExist(err) {
+		t.Cleanup(func() { os.Remove(runtimeclass.DefaultAuditLog) })
+	}
 	tt := newTask(t, ctx, &runcoptions.Options{BinaryName: l.Bin + "/runc", Root: l.RuncRoot}, "sh", "-c", "exit 5")
 	tt.start(t, ctx)
 	if got := tt.wait(t, ctx); got != 5 {
 		t.Fatalf("exit code %d, want 5", got)
 	}
+}
+
+// TestLeftoverCheckSeesALiveContainer proves the leftover check can fail: a
+// running container must show its shim, rootfs mount, cgroups and state.
+func TestLeftoverCheckSeesALiveContainer(t *testing.T) {
+	ctx := testContext(t)
+	l := requireLab(t)
+	tt := newTask(t, ctx, nil, "sleep", "600")
+	tt.start(t, ctx)
+	left := strings.Join(l.leftovers(testNamespace, tt.id), "\n")
+	for _, want := range []string{"shim process", "mount:", "cgroup:", "state directory:"} {
+		if !strings.Contains(left, want) {
+			t.Errorf("leftover check of a live container lacks %q:\n%s", want, left)
+		}
+	}
+	if err := tt.task.Kill(ctx, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	tt.wait(t, ctx)
 }

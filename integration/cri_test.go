@@ -175,7 +175,7 @@ func TestCRIPodSharesOneShim(t *testing.T) {
 	if err != nil || !strings.Contains(out, "exec-ok") {
 		t.Errorf("exec: %q, %v", out, err)
 	}
-	if _, err := l.crictl(ctx, "exec", a, "sh", "-c", "exit 3"); err == nil || !strings.Contains(err.Error(), "exit status 3") {
+	if _, err := l.crictl(ctx, "exec", a, "sh", "-c", "exit 3"); err == nil || !strings.Contains(err.Error(), "command terminated with exit code 3") {
 		t.Errorf("exec exit code: %v", err)
 	}
 

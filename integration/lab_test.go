@@ -33,6 +33,11 @@ type lab struct {
 	ShimPath string // the hardened shim binary containerd runs
 	FIFODir  string // where the tests put stdio FIFOs
 	Bin      string // lab binaries (ctr, crictl)
+
+	AuditLog        string // the hardened handlers' audit log
+	KubeletRoot     string // the kubelet root the hardened classes are configured with
+	ContainerdRoot  string // containerd's root directory
+	FileClassConfig string // the hardened-file handler's class config (ConfigPath)
 }
 
 var theLab *lab
@@ -85,6 +90,10 @@ func loadLab() (*lab, error) {
 		{&l.State, []string{"CONTAINERD_STATE", "LAB_STATE"}},
 		{&l.HostsDir, []string{"LAB_HOSTS_DIR", "HOSTS_DIR"}},
 		{&l.RuncRoot, []string{"RUNC_ROOT", "LAB_RUNC_ROOT"}},
+		{&l.AuditLog, []string{"LAB_HARDENED_AUDIT_LOG"}},
+		{&l.KubeletRoot, []string{"LAB_KUBELET_ROOT"}},
+		{&l.ContainerdRoot, []string{"LAB_CONTAINERD_ROOT"}},
+		{&l.FileClassConfig, []string{"LAB_FILE_CLASS_CONFIG"}},
 	} {
 		if err := need(n.dst, n.keys...); err != nil {
 			return nil, err

@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -46,12 +47,12 @@ func checkHostNamespaces(in *Input) []Violation {
 			add(field, ns.Path, fmt.Sprintf("cannot verify the %s namespace at %q: %v", k.kind, ns.Path, err))
 			continue
 		}
-		host, err := in.Host.HostNamespace(k.kind)
+		hosts, err := in.Host.HostNamespaces(k.kind)
 		if err != nil {
 			add(field, ns.Path, fmt.Sprintf("cannot read the host's %s namespace: %v", k.kind, err))
 			continue
 		}
-		if id == host {
+		if slices.Contains(hosts, id) {
 			add(field, ns.Path, fmt.Sprintf("joins the host's %s namespace through %q (%s=true)", k.kind, ns.Path, k.podField))
 		}
 	}

@@ -41,12 +41,12 @@ func (h *fakeHost) Namespace(path string) (NSID, error) {
 	return id, nil
 }
 
-func (h *fakeHost) HostNamespace(kind string) (NSID, error) {
+func (h *fakeHost) HostNamespaces(kind string) ([]NSID, error) {
 	id, ok := h.hostNS[kind]
 	if !ok {
-		return NSID{}, os.ErrNotExist
+		return nil, os.ErrNotExist
 	}
-	return id, nil
+	return []NSID{id}, nil
 }
 
 func (h *fakeHost) Mounts() ([]*mountinfo.Info, error) { return h.mounts, nil }

@@ -18,9 +18,10 @@ type NSID struct{ Dev, Ino uint64 }
 type Host interface {
 	// Namespace identifies the namespace file at path (e.g. /proc/123/ns/net).
 	Namespace(path string) (NSID, error)
-	// HostNamespace identifies the host's namespace of a kind ("network",
-	// "pid", "ipc", ...), as seen from /proc/1/ns.
-	HostNamespace(kind string) (NSID, error)
+	// HostNamespaces identifies the node's namespaces of a kind ("network",
+	// "pid", "ipc", ...): those of the shim itself (it runs in containerd's
+	// namespaces) and, where readable, those of PID 1.
+	HostNamespaces(kind string) ([]NSID, error)
 	// Mounts lists the mounts of the shim's (the host's) mount namespace.
 	Mounts() ([]*mountinfo.Info, error)
 	// FSType returns the statfs magic of the file system holding path.
@@ -51,12 +52,22 @@ func (NodeHost) Namespace(path string) (NSID, error) {
 	return NSID{Dev: st.Dev, Ino: st.Ino}, nil
 }
 
-func (h NodeHost) HostNamespace(kind string) (NSID, error) {
+func (h NodeHost) HostNamespaces(kind string) ([]NSID, error) {
 	f, ok := nsFile[kind]
 	if !ok {
-		return NSID{}, fmt.Errorf("unknown namespace type %q", kind)
+		return nil, fmt.Errorf("unknown namespace type %q", kind)
 	}
-	return h.Namespace(filepath.Join("/proc/1/ns", f))
+	self, err := h.Namespace(filepath.Join("/proc/self/ns", f))
+	if err != nil {
+		return nil, err
+	}
+	ids := []NSID{self}
+	// PID 1 may hold capabilities the shim lacks, which makes its namespace
+	// files unreadable; the shim's own namespaces are then the reference.
+	if init, err := h.Namespace(filepath.Join("/proc/1/ns", f)); err == nil && init != self {
+		ids = append(ids, init)
+	}
+	return ids, nil
 }
 
 func (NodeHost) Mounts() ([]*mountinfo.Info, error) { return mountinfo.GetMounts(nil) }
