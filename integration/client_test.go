@@ -6,8 +6,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,8 +19,6 @@ import (
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/typeurl/v2"
-
-	"github.com/hardened-runtime/containerd-shim-hardened-v2/runtimeclass"
 )
 
 // syncBuffer is a bytes.Buffer safe for the stdio copy goroutines.
@@ -285,18 +281,11 @@ func TestStats(t *testing.T) {
 }
 
 // TestRuncStyleOptions runs the hardened runtime with runc shim options, as a
-// client configured for runc would send them.
+// client configured for runc would send them: the node class file of the
+// shim binary applies, with runc's binary and root on top.
 func TestRuncStyleOptions(t *testing.T) {
 	ctx := testContext(t)
 	l := requireLab(t)
-	// With runc options the class defaults apply, including the node audit
-	// log under /var/log: remove what this test creates there.
-	auditDir := filepath.Dir(runtimeclass.DefaultAuditLog)
-	if _, err := os.Stat(auditDir); os.IsNotExist(err) {
-		t.Cleanup(func() { os.RemoveAll(auditDir) })
-	} else if _, err := os.Stat(runtimeclass.DefaultAuditLog); os.IsNotExist(err) {
-		t.Cleanup(func() { os.Remove(runtimeclass.DefaultAuditLog) })
-	}
 	tt := newTask(t, ctx, &runcoptions.Options{BinaryName: l.Bin + "/runc", Root: l.RuncRoot}, "sh", "-c", "exit 5")
 	tt.start(t, ctx)
 	if got := tt.wait(t, ctx); got != 5 {

@@ -241,3 +241,76 @@ func TestCRIRuntimeHandlerFeatures(t *testing.T) {
 		t.Errorf("features differ: runc %v, hardened %v", runc, hardened)
 	}
 }
+
+// TestCRIClassFromEveryConfigSource runs a pod through each way a class can
+// be configured: node class file (hardened, hardened-audit), inline options
+// (hardened-inline) and a ConfigPath file (hardened-file). The audit log names
+// the class each decision was made under.
+func TestCRIClassFromEveryConfigSource(t *testing.T) {
+	for _, tc := range []struct{ handler, class, mode string }{
+		{"hardened", "hardened", "enforce"},
+		{"hardened-audit", "hardened-audit", "audit"},
+		{"hardened-inline", "hardened-inline", "enforce"},
+		{"hardened-file", "hardened-file", "enforce"},
+	} {
+		t.Run(tc.handler, func(t *testing.T) {
+			ctx := testContext(t)
+			l := requireLab(t)
+			pod := runPod(t, ctx, tc.handler)
+			id := pod.createContainer(t, ctx, "app", "sh", "-c", "echo ok; exec sleep 600")
+			if _, err := l.crictl(ctx, "start", id); err != nil {
+				t.Fatal(err)
+			}
+			recs := l.auditRecords(t, id)
+			if len(recs) == 0 {
+				t.Fatalf("no audit record for container %s", id)
+			}
+			r := recs[len(recs)-1]
+			if r.Class != tc.class || string(r.Mode) != tc.mode || r.Decision != "allowed" || r.Event != "create" {
+				t.Fatalf("audit record %+v, want class %s mode %s allowed at create", r, tc.class, tc.mode)
+			}
+			if _, err := l.crictl(ctx, "stop", "--timeout", "1", id); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := l.crictl(ctx, "rm", id); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestCRIBrokenClassFileRefused breaks the hardened-file handler's class file:
+// the pod fails before anything runs, with an error naming the file and key.
+func TestCRIBrokenClassFileRefused(t *testing.T) {
+	ctx := testContext(t)
+	l := requireLab(t)
+	good, err := os.ReadFile(l.FileClassConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := os.WriteFile(l.FileClassConfig, good, 0o644); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := os.WriteFile(l.FileClassConfig, append(append([]byte{}, good...), []byte("\n[policy]\nlevel = \"lenient\"\n")...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	name := uniqueName(t)
+	logDir := filepath.Join(l.Run, "pod-logs", name)
+	shimsBefore := len(l.shimProcesses())
+	out, err := l.crictl(ctx, "runp", "--runtime", "hardened-file", writeJSON(t, podConfig(name, logDir)))
+	if err == nil {
+		id := strings.TrimSpace(lastLine(out))
+		l.crictl(ctx, "stopp", id)
+		l.crictl(ctx, "rmp", id)
+		t.Fatalf("pod started with a broken class file")
+	}
+	for _, want := range []string{l.FileClassConfig, "policy.level", "lenient", "is not a level"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("error does not mention %q:\n%s", want, out)
+		}
+	}
+	os.RemoveAll(logDir)
+	l.assertNoPodNamed(t, ctx, name, shimsBefore)
+}

@@ -4,6 +4,7 @@ package integration
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io/fs"
 	"os"
@@ -120,5 +121,27 @@ func (l *lab) assertNoLeftovers(t *testing.T, ns string, ids ...string) {
 	}
 	if len(left) > 0 {
 		t.Errorf("left behind after the test:\n  %s", strings.Join(left, "\n  "))
+	}
+}
+
+// assertNoPodNamed checks that a refused pod left nothing: no sandbox of that
+// name in the CRI, no more shim processes than before, no mount or cgroup
+// naming a sandbox of it.
+func (l *lab) assertNoPodNamed(t *testing.T, ctx context.Context, name string, shimsBefore int) {
+	t.Helper()
+	out, err := l.crictl(ctx, "pods", "--name", name, "-q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := strings.Fields(out); len(ids) > 0 {
+		t.Errorf("refused pod %s left sandboxes %v", name, ids)
+		l.assertNoLeftovers(t, criNamespace, ids...)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(l.shimProcesses()) > shimsBefore && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := len(l.shimProcesses()); n > shimsBefore {
+		t.Errorf("%d shim processes after the refusal, %d before: %v", n, shimsBefore, l.shimProcesses())
 	}
 }

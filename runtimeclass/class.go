@@ -1,7 +1,9 @@
 package runtimeclass
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -38,42 +40,95 @@ const taskStateDir = "io.containerd.runtime.v2.task"
 // fallbackStateDir is containerd's default state directory.
 const fallbackStateDir = "/run/containerd"
 
-// Default returns the class used when containerd sends no options at all.
-func Default(bundle string) *Class {
-	c := &Class{Source: SourceDefaults}
-	c.fill(bundle)
-	return c
+// Node class files: when containerd sends no class options (no options at
+// all, or runc-style options), the class is read from
+// <NodeConfigDir>/<shim binary name>.toml if that file exists, else the
+// built-in defaults apply. containerd's CRI must send runc-style options for
+// user-namespaced pods (it sets the stdio owner through them), so handlers
+// that run such pods are configured this way; a second class needs a second
+// binary name (a symlink used as runtime_path).
+const (
+	// NodeConfigDirEnv overrides DefaultNodeConfigDir (containerd passes its
+	// environment to shims).
+	NodeConfigDirEnv = "CONTAINERD_SHIM_HARDENED_CONFIG_DIR"
+	// DefaultNodeConfigDir is where node class files live.
+	DefaultNodeConfigDir = "/etc/containerd"
+)
+
+// NodeConfigPath returns the node class file for a shim invoked as argv0.
+func NodeConfigPath(argv0 string) string {
+	dir := os.Getenv(NodeConfigDirEnv)
+	if dir == "" {
+		dir = DefaultNodeConfigDir
+	}
+	name := filepath.Base(argv0)
+	if name == "" || name == "." || name == "/" {
+		name = "containerd-shim-hardened-v2"
+	}
+	return filepath.Join(dir, name+".toml")
 }
 
-// FromAny resolves a class from the runtime options containerd sent (a
-// runtimeoptions.v1.Options with ConfigPath or ConfigBody, a runc Options, or
-// nothing). bundle is the container's bundle directory; it locates
-// containerd's state directory for the default runtime root.
-func FromAny(opts *anypb.Any, bundle string) (*Class, error) {
+// Resolver resolves classes for one shim binary.
+type Resolver struct {
+	// Argv0 is how the shim was invoked (containerd's runtime_path); it names
+	// the node class file.
+	Argv0 string
+}
+
+// Node returns the class used when containerd sends no class options: the
+// node class file if it exists, else the built-in defaults.
+func (r Resolver) Node(bundle string) (*Class, error) {
+	path := NodeConfigPath(r.Argv0)
+	if _, err := os.Stat(path); err != nil {
+		if os.IsNotExist(err) {
+			c := &Class{Source: SourceDefaults}
+			c.fill(bundle)
+			return c, nil
+		}
+		return nil, fmt.Errorf("runtime class config %s: %w", path, err)
+	}
+	cfg, err := Load(path)
+	if err != nil {
+		return nil, err
+	}
+	return New(cfg, path, bundle), nil
+}
+
+// Resolve resolves a class from the runtime options containerd sent: a
+// runtimeoptions.v1.Options with ConfigPath or ConfigBody, runc Options
+// (node class plus runc's binary, root, cgroup and stdio settings), or
+// nothing (node class). bundle is the container's bundle directory; it
+// locates containerd's state directory for the default runtime root.
+func (r Resolver) Resolve(opts *anypb.Any, bundle string) (*Class, error) {
 	if opts == nil || (opts.GetTypeUrl() == "" && len(opts.GetValue()) == 0) {
-		return Default(bundle), nil
+		return r.Node(bundle)
 	}
 	var ro runtimeoptions.Options
 	if opts.MessageIs(&ro) {
 		if err := opts.UnmarshalTo(&ro); err != nil {
 			return nil, fmt.Errorf("runtime options: decoding %s: %w", opts.GetTypeUrl(), err)
 		}
-		return FromRuntimeOptions(&ro, bundle)
+		return r.fromRuntimeOptions(&ro, bundle)
 	}
 	var rc runcoptions.Options
 	if opts.MessageIs(&rc) {
 		if err := opts.UnmarshalTo(&rc); err != nil {
 			return nil, fmt.Errorf("runtime options: decoding %s: %w", opts.GetTypeUrl(), err)
 		}
-		return FromRuncOptions(&rc, bundle), nil
+		c, err := r.Node(bundle)
+		if err != nil {
+			return nil, err
+		}
+		c.ApplyRuncOptions(&rc)
+		return c, nil
 	}
 	return nil, fmt.Errorf("runtime options: type %q is not supported (want %q or %q)",
 		opts.GetTypeUrl(), "runtimeoptions.v1.Options", "containerd.runc.v1.Options")
 }
 
-// FromRuntimeOptions resolves a class from containerd's generic runtime
+// fromRuntimeOptions resolves a class from containerd's generic runtime
 // options: a TOML file (ConfigPath) or an inline TOML body (ConfigBody).
-func FromRuntimeOptions(ro *runtimeoptions.Options, bundle string) (*Class, error) {
+func (r Resolver) fromRuntimeOptions(ro *runtimeoptions.Options, bundle string) (*Class, error) {
 	var (
 		cfg *Config
 		err error
@@ -87,7 +142,7 @@ func FromRuntimeOptions(ro *runtimeoptions.Options, bundle string) (*Class, erro
 		src = SourceInline
 		cfg, err = Parse(ro.GetConfigBody(), src)
 	default:
-		return Default(bundle), nil
+		return r.Node(bundle)
 	}
 	if err != nil {
 		return nil, err
@@ -95,20 +150,33 @@ func FromRuntimeOptions(ro *runtimeoptions.Options, bundle string) (*Class, erro
 	return New(cfg, src, bundle), nil
 }
 
-// FromRuncOptions resolves a class from runc shim options (as `ctr run
-// --runtime io.containerd.hardened.v2 --runc-*` or a runc-style config sends
-// them): the class defaults with runc's binary, root and cgroup settings.
-func FromRuncOptions(rc *runcoptions.Options, bundle string) *Class {
-	c := &Class{Source: SourceRunc, Config: Config{
-		BinaryName:    rc.GetBinaryName(),
-		Root:          rc.GetRoot(),
-		SystemdCgroup: rc.GetSystemdCgroup(),
-		ShimCgroup:    rc.GetShimCgroup(),
-		IoUID:         rc.GetIoUid(),
-		IoGID:         rc.GetIoGid(),
-	}}
-	c.fill(bundle)
-	return c
+// ApplyRuncOptions overlays the non-empty settings of runc options (as `ctr
+// --runc-*`, a runc-style config or containerd's CRI for user-namespaced
+// pods send them) on the class.
+func (c *Class) ApplyRuncOptions(rc *runcoptions.Options) {
+	if rc.GetBinaryName() != "" {
+		c.BinaryName = rc.GetBinaryName()
+	}
+	if rc.GetRoot() != "" {
+		c.Root = rc.GetRoot()
+	}
+	if rc.GetSystemdCgroup() {
+		c.SystemdCgroup = true
+	}
+	if rc.GetShimCgroup() != "" {
+		c.ShimCgroup = rc.GetShimCgroup()
+	}
+	if rc.GetIoUid() != 0 {
+		c.IoUID = rc.GetIoUid()
+	}
+	if rc.GetIoGid() != 0 {
+		c.IoGID = rc.GetIoGid()
+	}
+	if c.Source == SourceDefaults {
+		c.Source = SourceRunc
+	} else if !strings.HasSuffix(c.Source, " + "+SourceRunc) {
+		c.Source += " + " + SourceRunc
+	}
 }
 
 // fill applies the documented defaults to unset keys.
@@ -197,4 +265,62 @@ func New(cfg *Config, source, bundle string) *Class {
 	c := &Class{Config: *cfg, Source: source}
 	c.fill(bundle)
 	return c
+}
+
+// savedFile is where the shim's start step leaves the resolved class in the
+// bundle for the shim daemon's Create (containerd removes the bundle).
+const savedFile = "hardened-class.json"
+
+// Save writes the resolved class into the bundle.
+func (c *Class) Save(bundle string) error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(bundle, "."+savedFile+".tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("saving the runtime class: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(bundle, savedFile)); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("saving the runtime class: %w", err)
+	}
+	return nil
+}
+
+// LoadSaved reads the class the start step saved in the bundle; the error
+// satisfies os.IsNotExist when there is none.
+func LoadSaved(bundle string) (*Class, error) {
+	b, err := os.ReadFile(filepath.Join(bundle, savedFile))
+	if err != nil {
+		return nil, err
+	}
+	var c Class
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("reading the saved runtime class in %s: %w", bundle, err)
+	}
+	return &c, nil
+}
+
+// IsClassOptions reports whether a carries class settings of its own
+// (runtimeoptions.v1.Options with a ConfigPath or ConfigBody).
+func IsClassOptions(a *anypb.Any) bool {
+	var ro runtimeoptions.Options
+	if a == nil || !a.MessageIs(&ro) || a.UnmarshalTo(&ro) != nil {
+		return false
+	}
+	return ro.GetConfigPath() != "" || len(ro.GetConfigBody()) > 0
+}
+
+// ApplyAny overlays runc options, if a holds any, on the class.
+func (c *Class) ApplyAny(a *anypb.Any) error {
+	var rc runcoptions.Options
+	if a == nil || !a.MessageIs(&rc) {
+		return nil
+	}
+	if err := a.UnmarshalTo(&rc); err != nil {
+		return fmt.Errorf("runtime options: %w", err)
+	}
+	c.ApplyRuncOptions(&rc)
+	return nil
 }

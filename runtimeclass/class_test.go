@@ -14,6 +14,13 @@ import (
 
 const bundle = "/run/lab/state/io.containerd.runtime.v2.task/k8s.io/abc"
 
+// resolver returns a resolver whose node class directory is a fresh temp dir.
+func resolver(t *testing.T) (Resolver, string) {
+	dir := t.TempDir()
+	t.Setenv(NodeConfigDirEnv, dir)
+	return Resolver{Argv0: "/usr/local/bin/containerd-shim-hardened-v2"}, dir
+}
+
 func TestStateDir(t *testing.T) {
 	for in, want := range map[string]string{
 		bundle: "/run/lab/state",
@@ -29,25 +36,70 @@ func TestStateDir(t *testing.T) {
 	}
 }
 
-func TestFromAnyDefaults(t *testing.T) {
+func TestNodeConfigPath(t *testing.T) {
+	t.Setenv(NodeConfigDirEnv, "")
+	if got := NodeConfigPath("/usr/bin/containerd-shim-hardened-v2"); got != "/etc/containerd/containerd-shim-hardened-v2.toml" {
+		t.Errorf("got %s", got)
+	}
+	t.Setenv(NodeConfigDirEnv, "/run/x")
+	if got := NodeConfigPath("containerd-shim-hardened-audit-v2"); got != "/run/x/containerd-shim-hardened-audit-v2.toml" {
+		t.Errorf("got %s", got)
+	}
+}
+
+func TestResolveNoOptionsDefaults(t *testing.T) {
+	r, _ := resolver(t)
 	for name, a := range map[string]*anypb.Any{"nil": nil, "empty": {}} {
-		c, err := FromAny(a, bundle)
+		c, err := r.Resolve(a, bundle)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		if c.Source != SourceDefaults || c.ClassName != DefaultClassName || c.Runtime != BackendRunc ||
-			c.BinaryName != "runc" || c.Root != "/run/lab/state/runc" {
+			c.BinaryName != "runc" || c.Root != "/run/lab/state/runc" || c.Mode != ModeEnforce || c.AuditLog != DefaultAuditLog {
 			t.Fatalf("%s: got %+v", name, c)
 		}
 	}
 }
 
-func TestFromAnyInlineBody(t *testing.T) {
+func TestResolveNodeClassFile(t *testing.T) {
+	r, dir := resolver(t)
+	p := filepath.Join(dir, "containerd-shim-hardened-v2.toml")
+	os.WriteFile(p, []byte("class_name = \"node\"\nmode = \"audit\"\nbinary_name = \"/opt/runc\"\n"), 0o644)
+	c, err := r.Resolve(nil, bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Source != p || c.ClassName != "node" || c.Mode != ModeAudit || c.BinaryName != "/opt/runc" {
+		t.Fatalf("got %+v", c)
+	}
+	// runc options (CRI's user-namespace path) overlay the node class.
+	a, _ := anypb.New(&runcoptions.Options{IoUid: 100000, IoGid: 100000})
+	c, err = r.Resolve(a, bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ClassName != "node" || c.IoUID != 100000 || c.IoGID != 100000 || c.BinaryName != "/opt/runc" || !strings.Contains(c.Source, SourceRunc) {
+		t.Fatalf("got %+v", c)
+	}
+	// A second binary name reads its own file.
+	other := Resolver{Argv0: "containerd-shim-hardened-audit-v2"}
+	if c, err := other.Resolve(nil, bundle); err != nil || c.Source != SourceDefaults {
+		t.Fatalf("other binary: %+v %v", c, err)
+	}
+	// A broken node file is an error naming it.
+	os.WriteFile(p, []byte("mode = 1\n"), 0o644)
+	if _, err := r.Resolve(nil, bundle); err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), `"mode"`) {
+		t.Fatalf("broken node file: %v", err)
+	}
+}
+
+func TestResolveInlineBody(t *testing.T) {
+	r, _ := resolver(t)
 	a, err := anypb.New(&runtimeoptions.Options{ConfigBody: []byte("class_name = \"untrusted\"\nbinary_name = \"/opt/runc\"\n")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := FromAny(a, bundle)
+	c, err := r.Resolve(a, bundle)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,18 +107,19 @@ func TestFromAnyInlineBody(t *testing.T) {
 		t.Fatalf("got %+v", c)
 	}
 	bad, _ := anypb.New(&runtimeoptions.Options{ConfigBody: []byte("nope = 1\n")})
-	if _, err := FromAny(bad, bundle); err == nil || !strings.Contains(err.Error(), SourceInline) || !strings.Contains(err.Error(), `"nope"`) {
+	if _, err := r.Resolve(bad, bundle); err == nil || !strings.Contains(err.Error(), SourceInline) || !strings.Contains(err.Error(), `"nope"`) {
 		t.Fatalf("bad inline body: %v", err)
 	}
 }
 
-func TestFromAnyConfigPath(t *testing.T) {
+func TestResolveConfigPath(t *testing.T) {
+	r, _ := resolver(t)
 	p := filepath.Join(t.TempDir(), "hardened.toml")
 	if err := os.WriteFile(p, []byte("class_name = \"file-class\"\nroot = \"/run/x\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	a, _ := anypb.New(&runtimeoptions.Options{ConfigPath: p, ConfigBody: []byte("ignored = true")})
-	c, err := FromAny(a, bundle)
+	c, err := r.Resolve(a, bundle)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,14 +127,15 @@ func TestFromAnyConfigPath(t *testing.T) {
 		t.Fatalf("got %+v", c)
 	}
 	missing, _ := anypb.New(&runtimeoptions.Options{ConfigPath: p + ".missing"})
-	if _, err := FromAny(missing, bundle); err == nil || !strings.Contains(err.Error(), p+".missing") {
+	if _, err := r.Resolve(missing, bundle); err == nil || !strings.Contains(err.Error(), p+".missing") {
 		t.Fatalf("missing file: %v", err)
 	}
 }
 
-func TestFromAnyRuncOptions(t *testing.T) {
+func TestResolveRuncOptions(t *testing.T) {
+	r, _ := resolver(t)
 	a, _ := anypb.New(&runcoptions.Options{BinaryName: "/lab/runc", Root: "/lab/root", SystemdCgroup: true})
-	c, err := FromAny(a, bundle)
+	c, err := r.Resolve(a, bundle)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,18 +147,36 @@ func TestFromAnyRuncOptions(t *testing.T) {
 	}
 }
 
-func TestFromAnyWrongType(t *testing.T) {
+func TestResolveWrongType(t *testing.T) {
+	r, _ := resolver(t)
 	a, _ := anypb.New(&emptypb.Empty{})
-	_, err := FromAny(a, bundle)
+	_, err := r.Resolve(a, bundle)
 	if err == nil || !strings.Contains(err.Error(), "google.protobuf.Empty") {
 		t.Fatalf("got %v", err)
 	}
 	if IsRuntimeOptions(a) {
 		t.Fatal("IsRuntimeOptions(Empty) = true")
 	}
-	corrupt := &anypb.Any{TypeUrl: a.TypeUrl, Value: []byte{0xff}}
-	corrupt.TypeUrl = "type.googleapis.com/runtimeoptions.v1.Options"
-	if _, err := FromAny(corrupt, bundle); err == nil {
+	corrupt := &anypb.Any{TypeUrl: "type.googleapis.com/runtimeoptions.v1.Options", Value: []byte{0xff}}
+	if _, err := r.Resolve(corrupt, bundle); err == nil {
 		t.Fatal("corrupt options accepted")
+	}
+}
+
+func TestSaveLoad(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := LoadSaved(dir); !os.IsNotExist(err) {
+		t.Fatalf("LoadSaved(empty) = %v", err)
+	}
+	c := New(&Config{ClassName: "x", Mode: ModeAudit, Policy: PolicyConfig{Level: "restricted"}}, "test", bundle)
+	if err := c.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	back, err := LoadSaved(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.ClassName != "x" || back.Mode != ModeAudit || back.Policy.Level != "restricted" || back.Root != c.Root || back.Source != "test" {
+		t.Fatalf("got %+v", back)
 	}
 }

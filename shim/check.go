@@ -88,7 +88,7 @@ func RunCheck(args []string, stdout, stderr io.Writer) int {
 func loadCheckClass(config, stateDir string) (*runtimeclass.Class, error) {
 	bundle := filepath.Join(stateDir, "io.containerd.runtime.v2.task", "check", "x")
 	if config == "" {
-		return runtimeclass.Default(bundle), nil
+		return runtimeclass.Resolver{Argv0: os.Args[0]}.Node(bundle)
 	}
 	cfg, err := runtimeclass.Load(config)
 	if err != nil {

@@ -33,12 +33,13 @@ const maxOptionsSize = 1 << 20
 // NewManager returns the shim manager: containerd's runc manager with the
 // runtime class resolved (and its options translated for runc) first.
 func NewManager(name string) cshim.Shim {
-	return &manager{name: name, runc: runcmanager.NewShimManager(name)}
+	return &manager{name: name, runc: runcmanager.NewShimManager(name), resolver: runtimeclass.Resolver{Argv0: os.Args[0]}}
 }
 
 type manager struct {
-	name string
-	runc cshim.Shim
+	name     string
+	runc     cshim.Shim
+	resolver runtimeclass.Resolver
 }
 
 func (m *manager) Name() string { return m.name }
@@ -54,7 +55,11 @@ func (m *manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (*
 		return nil, err
 	}
 	opts, rest := splitOptions(params.GetExtensions())
-	class, err := runtimeclass.FromAny(opts, bundle)
+	spec, err := readBundleSpec(bundle)
+	if err != nil {
+		return nil, err
+	}
+	class, err := resolveClass(m.resolver, opts, bundle, spec)
 	if err != nil {
 		return nil, err
 	}
@@ -65,14 +70,13 @@ func (m *manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (*
 	// Refuse before any shim daemon or container process exists. Nothing may
 	// be written to stdout or stderr here: containerd reads the bootstrap
 	// result from their combined output.
-	spec, err := readBundleSpec(bundle)
-	if err != nil {
-		return nil, err
-	}
 	in, vs := checkSpec(class, params.GetInstanceID(), bundle, spec)
 	if d := newDecision(ctx, audit.EventStart, class, params.GetInstanceID(), "", spec, in.Subject(), vs, nil); d.refused {
 		record(ctx, class, d, false)
 		return nil, d.err()
+	}
+	if err := class.Save(bundle); err != nil {
+		return nil, err
 	}
 	translated := proto.CloneOf(params)
 	translated.Extensions = append(rest, &bootapi.Extension{Value: runcOpts})
@@ -103,7 +107,7 @@ func (m *manager) Info(ctx context.Context, optionsR io.Reader) (*types.RuntimeI
 			return nil, fmt.Errorf("decoding runtime options: %w", err)
 		}
 	}
-	class, err := runtimeclass.FromAny(opts, "")
+	class, err := m.resolver.Resolve(opts, "")
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"sync"
 
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
@@ -59,15 +60,15 @@ func invalid(err error) error {
 // config.json before runc reads it) and hands the runc task service runc
 // options.
 func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*taskAPI.CreateTaskResponse, error) {
-	class, err := runtimeclass.FromAny(r.Options, r.Bundle)
+	spec, err := readBundleSpec(r.Bundle)
+	if err != nil {
+		return nil, invalid(err)
+	}
+	class, err := s.classFor(r, spec)
 	if err != nil {
 		return nil, invalid(err)
 	}
 	opts, err := runcOptionsAny(class)
-	if err != nil {
-		return nil, invalid(err)
-	}
-	spec, err := readBundleSpec(r.Bundle)
 	if err != nil {
 		return nil, invalid(err)
 	}
@@ -94,6 +95,24 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	s.containers[r.ID] = st
 	s.mu.Unlock()
 	return resp, nil
+}
+
+// classFor returns the class the start step resolved and saved in the
+// bundle (with the stdio owner containerd's CRI sends as runc options for
+// user-namespaced pods), else resolves it: CRI app containers reach Create
+// without a start step of their own.
+func (s *service) classFor(r *taskAPI.CreateTaskRequest, spec *specs.Spec) (*runtimeclass.Class, error) {
+	class, err := runtimeclass.LoadSaved(r.Bundle)
+	if os.IsNotExist(err) {
+		return resolveClass(runtimeclass.Resolver{Argv0: os.Args[0]}, r.Options, r.Bundle, spec)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := class.ApplyAny(r.Options); err != nil {
+		return nil, err
+	}
+	return class, nil
 }
 
 // Exec refuses an exec process that holds more privilege than its container.

@@ -72,6 +72,8 @@ HOST_STATE=$LAB_RUN/host-state          # what the host looked like before `up`
 CRI_ENDPOINT=unix://$CTRD_SOCK
 HARDENED_SHIM=$BIN/containerd-shim-hardened-v2
 FILE_CLASS_CONFIG=$LAB_RUN/etc/hardened-file.toml
+HARDENED_CLASS_DIR=$LAB_RUN/etc/hardened
+HARDENED_AUDIT_SHIM=$BIN/containerd-shim-hardened-audit-v2
 RUNSC_WRAPPER=$BIN/runsc-lab
 
 # ---------------------------------------------------------------------------
@@ -482,19 +484,21 @@ imports = []
           BinaryName = "$BIN/runc"
           Root = "$RUNC_ROOT"
           SystemdCgroup = false
+      # Hardened classes. `hardened` and `hardened-audit` send no options: each shim binary
+      # name reads its node class file from \$CONTAINERD_SHIM_HARDENED_CONFIG_DIR (containerd's
+      # CRI must send runc-style options for user-namespaced pods, which excludes inline
+      # options). `hardened-inline` (ConfigBody) and `hardened-file` (ConfigPath) test the other
+      # two ways to configure a class.
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.hardened]
         runtime_type = "io.containerd.hardened.v2"
         runtime_path = "$HARDENED_SHIM"
-        # delivered to the shim as runtimeoptions.v1.Options.ConfigBody (TOML)
-        # + the lab's own roots (the shim's defaults are /var/lib/containerd, /var/lib/kubelet
-        # and /var/log/containerd-shim-hardened/audit.log)
-        options = { class_name = "hardened", binary_name = "$BIN/runc", root = "$RUNC_ROOT", containerd_root = "$CTRD_ROOT", kubelet_root = "$LAB_DIR/kubelet", audit_log = "$LOGS/hardened-audit.log" }
-      # the same class in audit mode: allows everything, records would-be refusals
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.hardened-audit]
         runtime_type = "io.containerd.hardened.v2"
+        runtime_path = "$HARDENED_AUDIT_SHIM"
+      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.hardened-inline]
+        runtime_type = "io.containerd.hardened.v2"
         runtime_path = "$HARDENED_SHIM"
-        options = { class_name = "hardened-audit", mode = "audit", binary_name = "$BIN/runc", root = "$RUNC_ROOT", containerd_root = "$CTRD_ROOT", kubelet_root = "$LAB_DIR/kubelet", audit_log = "$LOGS/hardened-audit.log" }
-      # a class read from a file (ConfigPath) that tests may break on purpose
+        options = { class_name = "hardened-inline", binary_name = "$BIN/runc", root = "$RUNC_ROOT", containerd_root = "$CTRD_ROOT", kubelet_root = "$LAB_DIR/kubelet", audit_log = "$LOGS/hardened-audit.log" }
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.hardened-file]
         runtime_type = "io.containerd.hardened.v2"
         runtime_path = "$HARDENED_SHIM"
@@ -556,14 +560,21 @@ EOF
 # The hardened-file handler reads its class from this file (ConfigPath); tests
 # overwrite it to check how a broken file is reported, then restore it.
 write_file_class_config() {
-	cat >"$FILE_CLASS_CONFIG" <<EOF
-class_name = "hardened-file"
-binary_name = "$BIN/runc"
-root = "$RUNC_ROOT"
-containerd_root = "$CTRD_ROOT"
-kubelet_root = "$LAB_DIR/kubelet"
-audit_log = "$LOGS/hardened-audit.log"
-EOF
+	lab_class_config hardened-file >"$FILE_CLASS_CONFIG"
+	mkdir -p "$HARDENED_CLASS_DIR"
+	lab_class_config hardened >"$HARDENED_CLASS_DIR/containerd-shim-hardened-v2.toml"
+	lab_class_config hardened-audit 'mode = "audit"' >"$HARDENED_CLASS_DIR/containerd-shim-hardened-audit-v2.toml"
+	# a second binary name for the audit class (its node class file is named after it)
+	ln -sfn containerd-shim-hardened-v2 "$HARDENED_AUDIT_SHIM"
+}
+
+# lab_class_config NAME [EXTRA-LINE...]: a class config with the lab's paths.
+lab_class_config() {
+	local name=$1
+	shift
+	printf '%s\n' "class_name = \"$name\"" "binary_name = \"$BIN/runc\"" "root = \"$RUNC_ROOT\"" \
+		"containerd_root = \"$CTRD_ROOT\"" "kubelet_root = \"$LAB_DIR/kubelet\"" \
+		"audit_log = \"$LOGS/hardened-audit.log\"" "$@"
 }
 
 write_crictl_yaml() {
@@ -606,7 +617,8 @@ export LAB_RUNSC_ROOT='$RUNSC_ROOT'
 export LAB_HARDENED_SHIM='$HARDENED_SHIM'
 export LAB_HARDENED_AUDIT_LOG='$LOGS/hardened-audit.log'
 export LAB_KUBELET_ROOT='$LAB_DIR/kubelet'
-export LAB_RUNTIME_HANDLERS='runc hardened hardened-audit hardened-file runsc'
+export LAB_RUNTIME_HANDLERS='runc hardened hardened-audit hardened-inline hardened-file runsc'
+export LAB_HARDENED_CLASS_DIR='$HARDENED_CLASS_DIR'
 export LAB_FILE_CLASS_CONFIG='$FILE_CLASS_CONFIG'
 export LAB_FIFO_DIR='$FIFO_DIR'
 export LAB_IMAGES_DIR='$LAB_DIR/images'
@@ -719,7 +731,9 @@ start_containerd() {
 	{ echo "===== $(date '+%F %T') lab.sh up"; } >>"$LOGS/containerd.log"
 	# setsid: its own session, so the lab survives the shell that ran `up`.
 	# TMPDIR: containerd's temporary mounts land under $LAB_RUN too.
+	# CONTAINERD_SHIM_HARDENED_CONFIG_DIR: where the hardened shims find their node class files.
 	setsid nsenter --net="$LAB_NETNS_PATH" -- env PATH="$BIN:$PATH" TMPDIR="$LAB_TMP" \
+		CONTAINERD_SHIM_HARDENED_CONFIG_DIR="$HARDENED_CLASS_DIR" \
 		"$BIN/containerd" --config "$CTRD_CONFIG" </dev/null >>"$LOGS/containerd.log" 2>&1 9>&- &
 	pid=$!
 	echo "$pid" >"$CTRD_PID"
@@ -843,7 +857,7 @@ cmd_up() {
 	fi
 	ok "lab '$LAB_NAME' up in $(elapsed "$t0")"
 	log "  source $LAB_ENV   (or: $0 exec|crictl|ctr ...)"
-	log "  CRI endpoint $CRI_ENDPOINT, handlers: runc (default), hardened, runsc"
+	log "  CRI endpoint $CRI_ENDPOINT, handlers: runc (default), hardened, hardened-audit, hardened-inline, hardened-file, runsc"
 }
 
 # ---------------------------------------------------------------------------
