@@ -13,8 +13,9 @@ trap 'say "tearing the lab down"; make --no-print-directory lab-down' EXIT
 # shellcheck disable=SC1090
 . "$("$LAB" env-file)"
 inlab() { nsenter --net="$LAB_NETNS_PATH" -- "$@"; }
-crictl() { inlab "$LAB_BIN/crictl" --config "$CRI_CONFIG_FILE" "$@"; }
-ctr() { "$LAB_BIN/ctr" --address "$CONTAINERD_ADDRESS" "$@"; }
+crictl() { inlab "$LAB_BIN/crictl" --config "$CRI_CONFIG_FILE" "$@" 2> >(quiet >&2); }
+quiet() { grep -v -e 'DEPRECATION: The support for cgroup v1' -e 'cgroup_parent is not set' || true; }
+ctr() { "$LAB_BIN/ctr" --address "$CONTAINERD_ADDRESS" "$@" 2> >(quiet >&2); }
 work=$(mktemp -d "$LAB_RUN/demo.XXXXXX")
 
 say "the shim"
@@ -23,7 +24,7 @@ say "the shim"
 say "ctr: a container through io.containerd.hardened.v2 (class from $LAB_HARDENED_CLASS_DIR)"
 inlab "$LAB_BIN/ctr" --address "$CONTAINERD_ADDRESS" -n demo images pull --hosts-dir "$LAB_HOSTS_DIR" docker.io/library/busybox:latest >/dev/null
 ctr -n demo run --rm --runtime io.containerd.hardened.v2 --fifo-dir "$work" docker.io/library/busybox:latest demo-ctr \
-	sh -c 'echo "hello from $(hostname), uid $(id -u)"; grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status; echo "masked /proc/kcore: $(wc -c </proc/kcore) bytes"'
+	sh -c 'echo "hello from $(hostname), uid $(id -u)"; grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status; echo x 2>&1 >/proc/sysrq-trigger | sed "s/^/write \/proc\/sysrq-trigger: /"; ls /proc/keys >/dev/null 2>&1 && echo "/proc/keys is masked: $(wc -c </proc/keys) bytes"'
 ctr -n demo images rm docker.io/library/busybox:latest >/dev/null
 ctr namespaces rm demo >/dev/null 2>&1 || true
 

@@ -5,7 +5,6 @@ package shim
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/containerd/containerd/v2/pkg/namespaces"
@@ -19,8 +18,13 @@ import (
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/runtimeclass"
 )
 
-// errRefused marks a policy refusal; it maps to gRPC PermissionDenied.
-var errRefused = fmt.Errorf("%w", errdefs.ErrPermissionDenied)
+// refusal is a policy refusal: its text is the refusal message alone, and it
+// is errdefs.ErrPermissionDenied, so it maps to gRPC PermissionDenied.
+type refusal struct{ msg string }
+
+func (r *refusal) Error() string { return r.msg }
+
+func (r *refusal) Is(target error) bool { return target == errdefs.ErrPermissionDenied }
 
 // decision is the outcome of evaluating one request.
 type decision struct {
@@ -33,7 +37,7 @@ func (d *decision) err() error {
 	if !d.refused {
 		return nil
 	}
-	return fmt.Errorf("%w: %s", errRefused, d.record.Message)
+	return &refusal{msg: d.record.Message}
 }
 
 // newDecision builds the decision for violations found by one evaluation.

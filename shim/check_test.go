@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -69,5 +71,23 @@ func TestRunCheck(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestRefusalIsPermissionDenied(t *testing.T) {
+	d := &decision{refused: true}
+	d.record.Message = `container "app" refused by x: y (runtime class "hardened", mode enforce)`
+	err := d.err()
+	if !errdefs.IsPermissionDenied(err) {
+		t.Fatalf("%v is not PermissionDenied", err)
+	}
+	if err.Error() != d.record.Message {
+		t.Fatalf("message %q", err.Error())
+	}
+	if st := errgrpc.ToGRPC(err); !strings.Contains(st.Error(), "PermissionDenied") {
+		t.Fatalf("gRPC error %v", st)
+	}
+	if (&decision{}).err() != nil {
+		t.Fatal("allowed decision has an error")
 	}
 }
