@@ -25,7 +25,24 @@ type criPod struct {
 	name    string
 	handler string
 	logDir  string
+	config  map[string]any
 	ctrs    []string
+}
+
+// remove stops and removes the pod and checks that nothing of it is left.
+func (p *criPod) remove(t *testing.T) {
+	t.Helper()
+	l := requireLab(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := l.crictl(ctx, "stopp", p.id); err != nil {
+		t.Errorf("stopping pod: %v", err)
+	}
+	if _, err := l.crictl(ctx, "rmp", p.id); err != nil {
+		t.Errorf("removing pod: %v", err)
+	}
+	os.RemoveAll(p.logDir)
+	l.assertNoLeftovers(t, criNamespace, append([]string{p.id}, p.ctrs...)...)
 }
 
 func writeJSON(t *testing.T, v any) string {
@@ -64,23 +81,13 @@ func runPod(t *testing.T, ctx context.Context, handler string) *criPod {
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	out, err := l.crictl(ctx, "runp", "--runtime", handler, writeJSON(t, podConfig(name, logDir)))
+	cfg := podConfig(name, logDir)
+	out, err := l.crictl(ctx, "runp", "--runtime", handler, writeJSON(t, cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &criPod{id: strings.TrimSpace(lastLine(out)), name: name, handler: handler, logDir: logDir}
-	t.Cleanup(func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if _, err := l.crictl(cctx, "stopp", p.id); err != nil {
-			t.Errorf("stopping pod: %v", err)
-		}
-		if _, err := l.crictl(cctx, "rmp", p.id); err != nil {
-			t.Errorf("removing pod: %v", err)
-		}
-		os.RemoveAll(logDir)
-		l.assertNoLeftovers(t, criNamespace, append([]string{p.id}, p.ctrs...)...)
-	})
+	p := &criPod{id: strings.TrimSpace(lastLine(out)), name: name, handler: handler, logDir: logDir, config: cfg}
+	t.Cleanup(func() { p.remove(t) })
 	return p
 }
 
@@ -95,7 +102,7 @@ func (p *criPod) createContainer(t *testing.T, ctx context.Context, name string,
 		"log_path": name + ".log",
 		"linux":    map[string]any{},
 	}
-	out, err := l.crictl(ctx, "create", p.id, writeJSON(t, cfg), writeJSON(t, podConfig(p.name, p.logDir)))
+	out, err := l.crictl(ctx, "create", p.id, writeJSON(t, cfg), writeJSON(t, p.config))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
 	containerd "github.com/containerd/containerd/v2/client"
 )
 
@@ -63,4 +64,9 @@ func run(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
+}
+
+// classOptions are the runtime options of the client tests' class.
+func classOptions() *runtimeoptions.Options {
+	return &runtimeoptions.Options{ConfigPath: classConfig}
 }
