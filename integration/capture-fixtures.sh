@@ -22,15 +22,17 @@ trap cleanup EXIT
 mkdir -p "$OUT" "$work/logs"
 crictl pull "docker.io/library/busybox:latest" >/dev/null
 
-# pod NAME LINUX-JSON: starts a pod sandbox (runc) and saves its spec as NAME.json
+# pod NAME LINUX-JSON: starts a pod sandbox (runc), saves its spec as NAME.json
+# and leaves its ID in $POD (no subshell: the cleanup list must see it)
 pod() {
 	local name=$1 linux=$2 id
 	printf '{"metadata":{"name":"%s","namespace":"fixtures","uid":"fixture-uid","attempt":1},"log_directory":"%s","linux":%s}\n' \
 		"$name" "$work/logs" "$linux" >"$work/$name-pod.json"
 	id=$(crictl runp --runtime runc "$work/$name-pod.json")
 	pods+=("$id")
+	[[ -n $id ]] || { echo "runp $name failed" >&2; exit 1; }
 	crictl inspectp -o json "$id" | jq '.info.runtimeSpec' >"$OUT/$name.json"
-	echo "$id"
+	POD=$id
 }
 # container POD-ID POD-NAME NAME EXTRA-JSON: creates (does not start) a container, saves its spec
 container() {
@@ -39,6 +41,7 @@ container() {
 		'{metadata:{name:$n}, image:{image:"docker.io/library/busybox:latest"}, command:["sleep","60"], log_path:($n+".log"), linux:{}} * $e' \
 		>"$work/$name.json"
 	id=$(crictl create "$pid" "$work/$name.json" "$work/$pname-pod.json")
+	[[ -n $id ]] || { echo "create $name failed" >&2; exit 1; }
 	crictl inspect -o json "$id" | jq '.info.runtimeSpec' >"$OUT/$name.json"
 	crictl rm "$id" >/dev/null
 }
@@ -49,14 +52,15 @@ mkdir -p "$kubelet_pod/volumes/kubernetes.io~empty-dir/cache" "$kubelet_pod/volu
 	"$kubelet_pod/volumes/kubernetes.io~downward-api/info" "$LAB_KUBELET_ROOT/pods/other-uid/volumes/kubernetes.io~empty-dir/x"
 touch "$kubelet_pod/etc-hosts"
 
-base=$(pod sandbox-default '{}')
-pod sandbox-privileged '{"security_context":{"privileged":true}}' >/dev/null
-pod sandbox-hostnetwork '{"security_context":{"namespace_options":{"network":2}}}' >/dev/null
-pod sandbox-hostpid '{"security_context":{"namespace_options":{"pid":2}}}' >/dev/null
-pod sandbox-hostipc '{"security_context":{"namespace_options":{"ipc":2}}}' >/dev/null
-pod sandbox-unsafe-sysctl '{"sysctls":{"kernel.msgmax":"65536","net.ipv4.ip_unprivileged_port_start":"0"}}' >/dev/null
-pod sandbox-safe-sysctl '{"sysctls":{"net.ipv4.ip_unprivileged_port_start":"0","kernel.shm_rmid_forced":"1"}}' >/dev/null
-priv=$(crictl pods --name sandbox-privileged -q)
+pod sandbox-default '{}'
+base=$POD
+pod sandbox-privileged '{"security_context":{"privileged":true}}'
+priv=$POD
+pod sandbox-hostnetwork '{"security_context":{"namespace_options":{"network":2}}}'
+pod sandbox-hostpid '{"security_context":{"namespace_options":{"pid":2}}}'
+pod sandbox-hostipc '{"security_context":{"namespace_options":{"ipc":2}}}'
+pod sandbox-unsafe-sysctl '{"sysctls":{"kernel.msgmax":"65536","net.ipv4.ip_unprivileged_port_start":"0"}}'
+pod sandbox-safe-sysctl '{"sysctls":{"net.ipv4.ip_unprivileged_port_start":"0","kernel.shm_rmid_forced":"1"}}'
 
 container "$base" sandbox-default container-default '{}'
 container "$priv" sandbox-privileged container-privileged '{"linux":{"security_context":{"privileged":true}}}'
@@ -76,6 +80,7 @@ container "$base" sandbox-default container-add-net-raw '{"linux":{"security_con
 container "$base" sandbox-default container-drop-all-add-bind '{"linux":{"security_context":{"capabilities":{"drop_capabilities":["ALL"],"add_capabilities":["NET_BIND_SERVICE"]}}}}'
 container "$base" sandbox-default container-proc-fd-cwd '{"working_dir":"/proc/self/fd/7"}'
 
-jq -n --arg k "$LAB_KUBELET_ROOT" --arg r "$LAB_CONTAINERD_ROOT" --arg s "$CONTAINERD_STATE" --arg sock "$CONTAINERD_ADDRESS" \
-	'{kubeletRoot:$k, containerdRoot:$r, stateDir:$s, containerdSocket:$sock, podUID:"fixture-uid"}' >"$OUT/meta.json"
+capbnd=$(awk '/^CapBnd:/ {print $2}' /proc/self/status)
+jq -n --arg c "$capbnd" --arg k "$LAB_KUBELET_ROOT" --arg r "$LAB_CONTAINERD_ROOT" --arg s "$CONTAINERD_STATE" --arg sock "$CONTAINERD_ADDRESS" \
+	'{kubeletRoot:$k, containerdRoot:$r, stateDir:$s, containerdSocket:$sock, podUID:"fixture-uid", capBnd:$c}' >"$OUT/meta.json"
 ls "$OUT"

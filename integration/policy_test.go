@@ -46,10 +46,13 @@ func tryRunPod(t *testing.T, ctx context.Context, handler string, linux map[stri
 	return p, out, nil
 }
 
-// wantAll fails the test unless s contains every string in want.
+// wantAll fails the test unless s contains every string in want. crictl
+// prints gRPC errors with quotes escaped; both sides are unescaped first.
 func wantAll(t *testing.T, s string, want ...string) {
 	t.Helper()
+	s = strings.ReplaceAll(s, `\"`, `"`)
 	for _, w := range want {
+		w = strings.ReplaceAll(w, `\"`, `"`)
 		if !strings.Contains(s, w) {
 			t.Errorf("output lacks %q:\n%s", w, s)
 		}

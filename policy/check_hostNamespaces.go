@@ -57,18 +57,20 @@ func checkHostNamespaces(in *Input) []Violation {
 		}
 	}
 	for _, m := range in.Spec.Mounts {
-		if !isBind(m) || !filepath.IsAbs(m.Source) {
-			continue
-		}
-		src := filepath.Clean(m.Source)
-		if r, err := in.Host.Resolve(src); err == nil {
-			src = r
-		}
-		if src == "/dev/shm" || src == "/run/shm" {
+		if isHostShm(in.Host, m) {
 			add(mountField(m, "source"), m.Source, fmt.Sprintf("bind-mounts the host's /dev/shm at %q (hostIPC=true)", m.Destination))
 		}
 	}
 	return vs
+}
+
+// isHostShm reports whether m bind-mounts the host's /dev/shm.
+func isHostShm(h Host, m specs.Mount) bool {
+	if !isBind(m) || !filepath.IsAbs(m.Source) {
+		return false
+	}
+	src := resolveOrClean(h, m.Source)
+	return src == "/dev/shm" || src == "/run/shm"
 }
 
 func findNamespace(nss []specs.LinuxNamespace, kind string) (specs.LinuxNamespace, bool) {

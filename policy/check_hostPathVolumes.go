@@ -53,6 +53,9 @@ func checkHostPathVolumes(in *Input) []Violation {
 				Reason: fmt.Sprintf("mount %q is a %q file system from %q; only kernel pseudo file systems and bind mounts of allowed paths are permitted", m.Destination, m.Type, m.Source)})
 			continue
 		}
+		if isHostShm(in.Host, m) {
+			continue // hostIPC: reported by hostNamespaces
+		}
 		if reason := hp.refuse(m); reason != "" {
 			vs = append(vs, Violation{Check: "hostPathVolumes", Field: mountField(m, "source"), Value: m.Source,
 				Reason: fmt.Sprintf("mount %q %s", m.Destination, reason)})

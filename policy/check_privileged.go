@@ -20,9 +20,13 @@ func checkPrivileged(in *Input) []Violation {
 		vs = append(vs, Violation{Check: "privileged", Field: field, Value: value, Reason: reason})
 	}
 	if p := in.Spec.Process; p != nil && p.Capabilities != nil {
+		// containerd grants a privileged container every capability it holds
+		// itself (the shim holds the same), or every one Linux defines.
+		node := in.Host.Capabilities()
 		for _, set := range capabilitySets(p.Capabilities) {
-			if newCapSet(set.caps).holdsAll() {
-				add("process.capabilities."+set.name, fmt.Sprintf("all %d capabilities", len(allCapabilities)),
+			caps := newCapSet(set.caps)
+			if caps.holdsAll(node) || caps.holdsAll(allCapabilities) {
+				add("process.capabilities."+set.name, fmt.Sprintf("%d capabilities", len(caps)),
 					fmt.Sprintf("process.capabilities.%s holds every capability (securityContext.privileged=true)", set.name))
 				break
 			}
@@ -37,11 +41,15 @@ func checkPrivileged(in *Input) []Violation {
 		}
 	}
 	if l := in.Spec.Linux; l != nil {
+		var block []string
 		for _, d := range l.Devices {
 			if d.Type == "b" {
-				add(fmt.Sprintf("linux.devices[%q]", d.Path), fmt.Sprintf("b %d:%d", d.Major, d.Minor),
-					fmt.Sprintf("host block device %q is exposed to the container", d.Path))
+				block = append(block, d.Path)
 			}
+		}
+		if len(block) > 0 {
+			add(fmt.Sprintf("linux.devices[%q]", block[0]), fmt.Sprint(block),
+				fmt.Sprintf("host block device(s) %s exposed to the container", quoteList(block)))
 		}
 		if l.Resources != nil {
 			for i, r := range l.Resources.Devices {

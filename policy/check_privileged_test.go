@@ -18,6 +18,11 @@ func TestPrivileged(t *testing.T) {
 			s.Process.Capabilities.Bounding = allCapabilities[1:]
 			o.Disabled = []string{"capabilities"}
 		}, want: ""},
+		{name: "every capability the node has (containerd's privileged set)", setup: func(s *specs.Spec, h *fakeHost, o *Options) {
+			h.caps = append(append([]string{}, allCapabilities[:24]...), allCapabilities[25:]...) // no CAP_SYS_RESOURCE
+			s.Process.Capabilities.Bounding = h.caps
+			o.Disabled = []string{"capabilities"}
+		}, want: "privileged", reason: "holds every capability"},
 		{name: "lower-case names without prefix", setup: func(s *specs.Spec, h *fakeHost, o *Options) {
 			var lc []string
 			for _, c := range allCapabilities {
@@ -41,7 +46,7 @@ func TestPrivileged(t *testing.T) {
 		}, want: ""},
 		{name: "host block device", setup: func(s *specs.Spec, h *fakeHost, o *Options) {
 			s.Linux.Devices = append(s.Linux.Devices, specs.LinuxDevice{Path: "/dev/vda", Type: "b", Major: 254, Minor: 0})
-		}, want: "privileged", reason: `host block device "/dev/vda"`, field: `linux.devices["/dev/vda"]`},
+		}, want: "privileged", reason: `host block device(s) "/dev/vda"`, field: `linux.devices["/dev/vda"]`},
 		{name: "char device from a device plugin is fine", setup: func(s *specs.Spec, h *fakeHost, o *Options) {
 			s.Linux.Devices = append(s.Linux.Devices, specs.LinuxDevice{Path: "/dev/fuse", Type: "c", Major: 10, Minor: 229})
 		}, want: ""},

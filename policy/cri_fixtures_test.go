@@ -16,6 +16,8 @@ type criMeta struct {
 	StateDir         string `json:"stateDir"`
 	ContainerdSocket string `json:"containerdSocket"`
 	PodUID           string `json:"podUID"`
+	// CapBnd is the capability bounding mask of the node's containerd.
+	CapBnd string `json:"capBnd"`
 }
 
 // criHost is a node on which every namespace path a fixture joins is a pod's
@@ -57,12 +59,13 @@ func TestCRIFixtures(t *testing.T) {
 		{"sandbox-privileged", "privileged", "", nil},
 		{"sandbox-hostnetwork", "hostNamespaces", "hostNetwork=true", nil},
 		{"sandbox-hostpid", "hostNamespaces", "hostPID=true", nil},
-		{"sandbox-hostipc", "hostNamespaces", "hostIPC=true", nil},
+		{"sandbox-hostipc", "hostNamespaces,hostNamespaces", "hostIPC=true", nil},
 		{"sandbox-unsafe-sysctl", "sysctls", `"kernel.msgmax"`, nil},
 		{"container-default", "", "", nil},
 		{"container-default", "procMount", "procMount=Unmasked", func(o *Options) { o.UnmaskedProc = UnmaskedProcRefuse }},
 		{"container-default", "capabilities,capabilities,capabilities", "level restricted", func(o *Options) { o.Level = LevelRestricted }},
-		{"container-privileged", "capabilities,capabilities,capabilities,privileged,privileged,privileged", "", nil},
+		{"container-privileged", "capabilities,capabilities,capabilities,privileged,privileged,privileged,privileged,privileged", "", nil},
+		{"container-privileged", "privileged,privileged,privileged,privileged,privileged", "holds every capability", func(o *Options) { o.Disabled = []string{"capabilities"} }},
 		{"container-hostpath-root", "hostPathVolumes", `comes from host path "/"`, nil},
 		{"container-hostpath-etc", "hostPathVolumes", `comes from host path "/etc"`, nil},
 		{"container-hostpath-containerd-sock", "hostPathVolumes", "containerd.sock", nil},
@@ -83,6 +86,11 @@ func TestCRIFixtures(t *testing.T) {
 				t.Fatalf("fixture %s has no CRI annotations", tc.fixture)
 			}
 			h := criHost{newFakeHost()}
+			caps, err := capsFromMask(meta.CapBnd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.caps = caps
 			o := DefaultOptions()
 			o.KubeletRoot, o.ContainerdRoot = meta.KubeletRoot, meta.ContainerdRoot
 			if tc.opts != nil {

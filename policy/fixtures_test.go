@@ -19,6 +19,7 @@ type fakeHost struct {
 	fsType   map[string]int64  // path prefix -> statfs magic (longest prefix wins)
 	links    map[string]string // path prefix -> target (symlinks)
 	apparmor bool
+	caps     []string // the node's capability set; nil: all
 }
 
 func newFakeHost() *fakeHost {
@@ -141,4 +142,11 @@ func checkIDs(vs []Violation) string {
 		ids[i] = v.Check
 	}
 	return strings.Join(ids, ",")
+}
+
+func (h *fakeHost) Capabilities() []string {
+	if h.caps != nil {
+		return h.caps
+	}
+	return allCapabilities
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/moby/sys/mountinfo"
@@ -30,6 +31,9 @@ type Host interface {
 	Resolve(path string) (string, error)
 	// AppArmorEnabled reports whether the kernel enforces AppArmor.
 	AppArmorEnabled() bool
+	// Capabilities returns the bounding set of the shim (which has
+	// containerd's): what containerd grants a privileged container.
+	Capabilities() []string
 }
 
 // TmpfsMagic is the statfs magic of tmpfs (and ramfs-backed secret volumes).
@@ -85,4 +89,34 @@ func (NodeHost) Resolve(path string) (string, error) { return filepath.EvalSymli
 func (NodeHost) AppArmorEnabled() bool {
 	b, err := os.ReadFile("/sys/module/apparmor/parameters/enabled")
 	return err == nil && strings.HasPrefix(string(b), "Y")
+}
+
+func (NodeHost) Capabilities() []string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return allCapabilities
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "CapBnd:"); ok {
+			if caps, err := capsFromMask(strings.TrimSpace(v)); err == nil {
+				return caps
+			}
+		}
+	}
+	return allCapabilities
+}
+
+// capsFromMask decodes a /proc/<pid>/status capability mask.
+func capsFromMask(hex string) ([]string, error) {
+	mask, err := strconv.ParseUint(hex, 16, 64)
+	if err != nil {
+		return nil, err
+	}
+	var caps []string
+	for i, c := range allCapabilities {
+		if mask&(1<<uint(i)) != 0 {
+			caps = append(caps, c)
+		}
+	}
+	return caps, nil
 }
