@@ -111,6 +111,17 @@ func (p *criPod) createContainer(t *testing.T, ctx context.Context, name string,
 	return id
 }
 
+// stopRemove stops and removes a CRI container.
+func (l *lab) stopRemove(t *testing.T, ctx context.Context, id string) {
+	t.Helper()
+	if _, err := l.crictl(ctx, "stop", "--timeout", "1", id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.crictl(ctx, "rm", id); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
@@ -276,12 +287,7 @@ func TestCRIClassFromEveryConfigSource(t *testing.T) {
 			if r.Class != tc.class || string(r.Mode) != tc.mode || r.Decision != "allowed" || r.Event != "create" {
 				t.Fatalf("audit record %+v, want class %s mode %s allowed at create", r, tc.class, tc.mode)
 			}
-			if _, err := l.crictl(ctx, "stop", "--timeout", "1", id); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := l.crictl(ctx, "rm", id); err != nil {
-				t.Fatal(err)
-			}
+			l.stopRemove(t, ctx, id)
 		})
 	}
 }

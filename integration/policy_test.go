@@ -274,12 +274,7 @@ func TestPolicyContainers(t *testing.T) {
 				if out, err := l.crictl(ctx, "exec", id, "ls", tc.mounts[0]["container_path"].(string)); err != nil {
 					t.Errorf("mount not usable: %s", out)
 				}
-				if _, err := l.crictl(ctx, "stop", "--timeout", "1", id); err != nil {
-					t.Fatal(err)
-				}
-				if _, err := l.crictl(ctx, "rm", id); err != nil {
-					t.Fatal(err)
-				}
+				l.stopRemove(t, ctx, id)
 			})
 		}
 	})
