@@ -4,7 +4,10 @@ package harden
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"slices"
+	"sort"
 	"sync"
 
 	"github.com/containerd/containerd/v2/core/containers"
@@ -13,6 +16,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/policy"
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/seccomp"
 )
 
 // Change is one field the hardening step changed.
@@ -22,45 +26,247 @@ type Change struct {
 	To    any    `json:"to"`
 }
 
-// Apply hardens spec in place for a class and returns the changes. With
-// dryRun (audit mode) the spec is left as it is and the changes are what
-// enforce mode would have made.
-func Apply(spec *specs.Spec, opts *policy.Options, dryRun bool) []Change {
-	var changes []Change
-	for _, m := range mutations {
-		changes = append(changes, m(spec, opts, dryRun)...)
-	}
-	return changes
+// Seccomp handling of a spec that already carries a profile.
+const (
+	ExistingKeep    = "keep"
+	ExistingReplace = "replace"
+	ExistingReject  = "reject"
+)
+
+// WritablePath is a size-limited tmpfs a read-only container may write to.
+type WritablePath struct {
+	Path      string
+	SizeBytes int64
 }
 
-type mutation func(spec *specs.Spec, opts *policy.Options, dryRun bool) []Change
+// Options are one class's hardening settings.
+type Options struct {
+	// UnmaskedProc restores the default /proc masks when "restore".
+	UnmaskedProc policy.UnmaskedProc
+	// SeccompProfile is applied when the spec has none: "hardened",
+	// "runtime-default" or a profile file; "" applies none.
+	SeccompProfile string
+	// SeccompExisting is what happens to a spec's own profile: keep or replace
+	// (reject is a policy check).
+	SeccompExisting string
+	// SeccompAudit turns the applied profile's denials into log actions.
+	SeccompAudit bool
+	// Capabilities is the allowlist every capability set is intersected with.
+	Capabilities []string
+	// NoNewPrivileges sets process.noNewPrivileges.
+	NoNewPrivileges bool
+	// ReadOnlyRootfs makes root.readonly true, with WritablePaths as tmpfs.
+	ReadOnlyRootfs bool
+	WritablePaths  []WritablePath
+	// ReadOnlySysfs mounts /sys and /sys/fs/cgroup read-only.
+	ReadOnlySysfs bool
+}
 
-// mutations run in order; each reports its own changes.
-var mutations = []mutation{restoreProcMasks}
+// DefaultCapabilities is CRI-O's default set: what the hardened class keeps
+// of a container's capabilities by default.
+var DefaultCapabilities = []string{
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_SETGID",
+	"CAP_SETUID", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_KILL",
+}
+
+// RestrictedCapabilities is the restricted preset.
+var RestrictedCapabilities = []string{"CAP_NET_BIND_SERVICE"}
+
+// DefaultOptions returns the hardening defaults.
+func DefaultOptions() *Options {
+	return &Options{
+		UnmaskedProc:    policy.UnmaskedProcRestore,
+		SeccompProfile:  seccomp.ProfileHardened,
+		SeccompExisting: ExistingKeep,
+		Capabilities:    DefaultCapabilities,
+		NoNewPrivileges: true,
+		ReadOnlyRootfs:  true,
+		ReadOnlySysfs:   true,
+	}
+}
+
+// Apply hardens spec in place and returns the changes. With dryRun (audit
+// mode) the spec is left as it is and the changes are what enforce mode would
+// make. On an error (a seccomp profile that cannot be built) the spec may be
+// partly changed and must be discarded.
+func Apply(spec *specs.Spec, o *Options, dryRun bool) ([]Change, error) {
+	work := spec
+	if dryRun {
+		c, err := clone(spec)
+		if err != nil {
+			return nil, err
+		}
+		work = c
+	}
+	var changes []Change
+	for _, m := range mutations {
+		ch, err := m(work, o)
+		if err != nil {
+			return nil, err
+		}
+		changes = append(changes, ch...)
+	}
+	return changes, nil
+}
+
+type mutation func(spec *specs.Spec, o *Options) ([]Change, error)
+
+// mutations run in order; seccomp comes after capabilities, whose final sets
+// decide the profile's capability-conditional rules.
+var mutations = []mutation{restoreProcMasks, readOnlySysfs, capabilities, noNewPrivileges, readOnlyRootfs, applySeccomp}
+
+func linux(spec *specs.Spec) *specs.Linux {
+	if spec.Linux == nil {
+		spec.Linux = &specs.Linux{}
+	}
+	return spec.Linux
+}
 
 // restoreProcMasks puts containerd's default masked and read-only paths back
-// on a spec whose /proc is unmasked (procMount: Unmasked), unless the class
-// refuses such specs instead.
-func restoreProcMasks(spec *specs.Spec, opts *policy.Options, dryRun bool) []Change {
-	if opts.UnmaskedProc != policy.UnmaskedProcRestore || !policy.ProcUnmasked(&policy.Input{Spec: spec}) {
-		return nil
+// on a spec whose /proc is unmasked (procMount: Unmasked).
+func restoreProcMasks(spec *specs.Spec, o *Options) ([]Change, error) {
+	if o.UnmaskedProc != policy.UnmaskedProcRestore || !policy.ProcUnmasked(&policy.Input{Spec: spec}) {
+		return nil, nil
 	}
 	masked, readonly := DefaultProcMasks()
-	var fromMasked, fromReadonly []string
-	if spec.Linux != nil {
-		fromMasked, fromReadonly = spec.Linux.MaskedPaths, spec.Linux.ReadonlyPaths
-	}
+	l := linux(spec)
 	changes := []Change{
-		{Field: "linux.maskedPaths", From: fromMasked, To: masked},
-		{Field: "linux.readonlyPaths", From: fromReadonly, To: readonly},
+		{Field: "linux.maskedPaths", From: l.MaskedPaths, To: masked},
+		{Field: "linux.readonlyPaths", From: l.ReadonlyPaths, To: readonly},
 	}
-	if !dryRun {
-		if spec.Linux == nil {
-			spec.Linux = &specs.Linux{}
+	l.MaskedPaths, l.ReadonlyPaths = masked, readonly
+	return changes, nil
+}
+
+// readOnlySysfs makes /sys and /sys/fs/cgroup read-only.
+func readOnlySysfs(spec *specs.Spec, o *Options) ([]Change, error) {
+	if !o.ReadOnlySysfs {
+		return nil, nil
+	}
+	var changes []Change
+	for i, m := range spec.Mounts {
+		isSys := m.Destination == "/sys" && m.Type == "sysfs"
+		isCgroup := m.Destination == "/sys/fs/cgroup" && (m.Type == "cgroup" || m.Type == "cgroup2")
+		if !isSys && !isCgroup || hasOption(m.Options, "ro") {
+			continue
 		}
-		spec.Linux.MaskedPaths, spec.Linux.ReadonlyPaths = masked, readonly
+		opts := slices.DeleteFunc(slices.Clone(m.Options), func(s string) bool { return s == "rw" })
+		opts = append(opts, "ro")
+		changes = append(changes, Change{Field: fmt.Sprintf("mounts[%q].options", m.Destination), From: m.Options, To: opts})
+		spec.Mounts[i].Options = opts
 	}
-	return changes
+	return changes, nil
+}
+
+func hasOption(opts []string, o string) bool { return slices.Contains(opts, o) }
+
+// capabilities intersects every capability set with the allowlist and empties
+// the ambient set.
+func capabilities(spec *specs.Spec, o *Options) ([]Change, error) {
+	if spec.Process == nil || spec.Process.Capabilities == nil {
+		return nil, nil
+	}
+	allow := map[string]bool{}
+	for _, c := range o.Capabilities {
+		allow[c] = true
+	}
+	c := spec.Process.Capabilities
+	var changes []Change
+	for _, set := range []struct {
+		name string
+		caps *[]string
+	}{{"bounding", &c.Bounding}, {"effective", &c.Effective}, {"permitted", &c.Permitted}, {"inheritable", &c.Inheritable}, {"ambient", &c.Ambient}} {
+		var kept, dropped []string
+		for _, x := range *set.caps {
+			if allow[x] && set.name != "ambient" {
+				kept = append(kept, x)
+			} else {
+				dropped = append(dropped, x)
+			}
+		}
+		if len(dropped) == 0 {
+			continue
+		}
+		sort.Strings(dropped)
+		changes = append(changes, Change{Field: "process.capabilities." + set.name, From: *set.caps, To: kept})
+		*set.caps = kept
+	}
+	return changes, nil
+}
+
+// noNewPrivileges sets process.noNewPrivileges: setuid binaries and file
+// capabilities no longer grant privilege.
+func noNewPrivileges(spec *specs.Spec, o *Options) ([]Change, error) {
+	if !o.NoNewPrivileges || spec.Process == nil || spec.Process.NoNewPrivileges {
+		return nil, nil
+	}
+	spec.Process.NoNewPrivileges = true
+	return []Change{{Field: "process.noNewPrivileges", From: false, To: true}}, nil
+}
+
+// readOnlyRootfs makes the root file system read-only and mounts the class's
+// writable paths as size-limited tmpfs (nosuid, nodev).
+func readOnlyRootfs(spec *specs.Spec, o *Options) ([]Change, error) {
+	if !o.ReadOnlyRootfs || spec.Root == nil {
+		return nil, nil
+	}
+	var changes []Change
+	if !spec.Root.Readonly {
+		spec.Root.Readonly = true
+		changes = append(changes, Change{Field: "root.readonly", From: false, To: true})
+	}
+	for _, w := range o.WritablePaths {
+		if slices.ContainsFunc(spec.Mounts, func(m specs.Mount) bool { return m.Destination == w.Path }) {
+			continue
+		}
+		m := specs.Mount{Destination: w.Path, Type: "tmpfs", Source: "tmpfs",
+			Options: []string{"nosuid", "nodev", "mode=1777", fmt.Sprintf("size=%d", w.SizeBytes)}}
+		spec.Mounts = append(spec.Mounts, m)
+		changes = append(changes, Change{Field: fmt.Sprintf("mounts[%q]", w.Path), From: nil, To: m})
+	}
+	return changes, nil
+}
+
+// applySeccomp gives a spec without a profile the class's profile (or
+// replaces the spec's own when the class says so).
+func applySeccomp(spec *specs.Spec, o *Options) ([]Change, error) {
+	if o.SeccompProfile == "" {
+		return nil, nil
+	}
+	l := linux(spec)
+	if l.Seccomp != nil && o.SeccompExisting != ExistingReplace {
+		return nil, nil
+	}
+	p, err := seccomp.Build(o.SeccompProfile, spec, o.SeccompAudit)
+	if err != nil {
+		return nil, err
+	}
+	from := "none"
+	if l.Seccomp != nil {
+		from = describe("the spec's profile", l.Seccomp)
+	}
+	name := o.SeccompProfile
+	if o.SeccompAudit {
+		name += " (audit: denials logged)"
+	}
+	l.Seccomp = p
+	return []Change{{Field: "linux.seccomp", From: from, To: describe(name, p)}}, nil
+}
+
+func describe(name string, p *specs.LinuxSeccomp) string {
+	return fmt.Sprintf("%s: default %s, %d rules, %d architectures", name, p.DefaultAction, len(p.Syscalls), len(p.Architectures))
+}
+
+func clone(s *specs.Spec) (*specs.Spec, error) {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil, err
+	}
+	var c specs.Spec
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
 }
 
 var defaultMasks = sync.OnceValues(func() ([]string, []string) {

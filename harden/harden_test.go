@@ -1,7 +1,9 @@
 package harden
 
 import (
+	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -9,41 +11,175 @@ import (
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/policy"
 )
 
-func TestRestoreProcMasks(t *testing.T) {
+// criSpec is a typical CRI container spec: containerd's default 14
+// capabilities, unmasked /proc (kubelet-less clients), no seccomp profile.
+func criSpec() *specs.Spec {
+	caps := []string{"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+		"CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"}
+	return &specs.Spec{
+		Process: &specs.Process{Args: []string{"sh"}, Capabilities: &specs.LinuxCapabilities{
+			Bounding: caps, Effective: caps, Permitted: caps, Ambient: []string{"CAP_NET_RAW"}}},
+		Root: &specs.Root{Path: "rootfs"},
+		Mounts: []specs.Mount{
+			{Destination: "/proc", Type: "proc", Source: "proc"},
+			{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "rw"}},
+			{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "ro"}},
+		},
+		Linux: &specs.Linux{},
+	}
+}
+
+func fields(ch []Change) []string {
+	var f []string
+	for _, c := range ch {
+		f = append(f, c.Field)
+	}
+	return f
+}
+
+func TestApplyDefaults(t *testing.T) {
+	s := criSpec()
+	ch, err := Apply(s, DefaultOptions(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"linux.maskedPaths", "linux.readonlyPaths", `mounts["/sys"].options`,
+		"process.capabilities.bounding", "process.capabilities.effective", "process.capabilities.permitted", "process.capabilities.ambient",
+		"process.noNewPrivileges", "root.readonly", "linux.seccomp"}
+	if got := fields(ch); !slices.Equal(got, want) {
+		t.Fatalf("changed %v\nwant    %v", got, want)
+	}
+	if !slices.Equal(s.Process.Capabilities.Bounding, []string{"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER",
+		"CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_KILL"}) {
+		t.Errorf("bounding %v", s.Process.Capabilities.Bounding)
+	}
+	if len(s.Process.Capabilities.Ambient) != 0 || !s.Process.NoNewPrivileges || !s.Root.Readonly {
+		t.Errorf("process %+v root %+v", s.Process, s.Root)
+	}
+	if !slices.Contains(s.Mounts[1].Options, "ro") || slices.Contains(s.Mounts[1].Options, "rw") {
+		t.Errorf("/sys options %v", s.Mounts[1].Options)
+	}
+	if s.Linux.Seccomp == nil || s.Linux.Seccomp.DefaultAction != specs.ActErrno || !slices.Contains(s.Linux.MaskedPaths, "/proc/kcore") {
+		t.Errorf("linux %+v", s.Linux)
+	}
+	// Idempotent: a second pass changes nothing.
+	if ch, err := Apply(s, DefaultOptions(), false); err != nil || len(ch) != 0 {
+		t.Fatalf("second pass changed %v (%v)", fields(ch), err)
+	}
+}
+
+func TestApplyDryRunLeavesSpec(t *testing.T) {
+	s := criSpec()
+	before, _ := json.Marshal(s)
+	ch, err := Apply(s, DefaultOptions(), true)
+	if err != nil || len(ch) == 0 {
+		t.Fatalf("%v %v", ch, err)
+	}
+	after, _ := json.Marshal(s)
+	if string(before) != string(after) {
+		t.Fatal("dry run changed the spec")
+	}
+}
+
+func TestApplyOptions(t *testing.T) {
+	t.Run("restricted capabilities", func(t *testing.T) {
+		s := criSpec()
+		o := DefaultOptions()
+		o.Capabilities = RestrictedCapabilities
+		if _, err := Apply(s, o, false); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(s.Process.Capabilities.Effective, []string{"CAP_NET_BIND_SERVICE"}) {
+			t.Fatalf("effective %v", s.Process.Capabilities.Effective)
+		}
+	})
+	t.Run("own seccomp profile kept", func(t *testing.T) {
+		s := criSpec()
+		own := &specs.LinuxSeccomp{DefaultAction: specs.ActErrno}
+		s.Linux.Seccomp = own
+		if _, err := Apply(s, DefaultOptions(), false); err != nil {
+			t.Fatal(err)
+		}
+		if s.Linux.Seccomp != own {
+			t.Fatal("own profile replaced")
+		}
+	})
+	t.Run("own seccomp profile replaced", func(t *testing.T) {
+		s := criSpec()
+		s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow}
+		o := DefaultOptions()
+		o.SeccompExisting = ExistingReplace
+		ch, err := Apply(s, o, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Linux.Seccomp.DefaultAction != specs.ActErrno || !strings.Contains(ch[len(ch)-1].From.(string), "the spec's profile") {
+			t.Fatalf("seccomp %v, change %+v", s.Linux.Seccomp.DefaultAction, ch[len(ch)-1])
+		}
+	})
+	t.Run("seccomp audit", func(t *testing.T) {
+		s := criSpec()
+		o := DefaultOptions()
+		o.SeccompAudit = true
+		if _, err := Apply(s, o, false); err != nil {
+			t.Fatal(err)
+		}
+		if s.Linux.Seccomp.DefaultAction != specs.ActLog {
+			t.Fatalf("default action %s", s.Linux.Seccomp.DefaultAction)
+		}
+	})
+	t.Run("writable paths", func(t *testing.T) {
+		s := criSpec()
+		o := DefaultOptions()
+		o.WritablePaths = []WritablePath{{Path: "/tmp", SizeBytes: 64 << 20}, {Path: "/proc", SizeBytes: 1}}
+		if _, err := Apply(s, o, false); err != nil {
+			t.Fatal(err)
+		}
+		m := s.Mounts[len(s.Mounts)-1]
+		if m.Destination != "/tmp" || m.Type != "tmpfs" || !slices.Contains(m.Options, "nosuid") || !slices.Contains(m.Options, "nodev") || !slices.Contains(m.Options, "size=67108864") {
+			t.Fatalf("tmp mount %+v", m)
+		}
+		if len(s.Mounts) != 4 {
+			t.Fatalf("an existing mount destination was shadowed: %+v", s.Mounts)
+		}
+	})
+	t.Run("everything off", func(t *testing.T) {
+		s := criSpec()
+		s.Linux.MaskedPaths = []string{"/proc/kcore"}
+		o := &Options{Capabilities: s.Process.Capabilities.Bounding}
+		s.Process.Capabilities.Ambient = nil
+		ch, err := Apply(s, o, false)
+		if err != nil || len(ch) != 0 {
+			t.Fatalf("changes %v (%v)", fields(ch), err)
+		}
+	})
+	t.Run("bad profile file", func(t *testing.T) {
+		s := criSpec()
+		o := DefaultOptions()
+		o.SeccompProfile = "/nonexistent/profile.json"
+		if _, err := Apply(s, o, false); err == nil {
+			t.Fatal("accepted")
+		}
+		if s.Linux.Seccomp != nil {
+			t.Fatal("spec changed on error")
+		}
+	})
+	t.Run("refuse mode leaves masks to the check", func(t *testing.T) {
+		s := criSpec()
+		o := DefaultOptions()
+		o.UnmaskedProc = policy.UnmaskedProcRefuse
+		if _, err := Apply(s, o, false); err != nil {
+			t.Fatal(err)
+		}
+		if len(s.Linux.MaskedPaths) != 0 {
+			t.Fatal("masks restored")
+		}
+	})
+}
+
+func TestDefaultProcMasks(t *testing.T) {
 	masked, readonly := DefaultProcMasks()
 	if !slices.Contains(masked, "/proc/kcore") || !slices.Contains(readonly, "/proc/sysrq-trigger") {
 		t.Fatalf("defaults %v %v", masked, readonly)
-	}
-	for _, tc := range []struct {
-		name    string
-		spec    *specs.Spec
-		opts    func(o *policy.Options)
-		dryRun  bool
-		changes int
-		masked  bool // spec masked afterwards
-	}{
-		{"unmasked is restored", &specs.Spec{Linux: &specs.Linux{}}, nil, false, 2, true},
-		{"no linux section", &specs.Spec{}, nil, false, 2, true},
-		{"dry run records but does not change", &specs.Spec{Linux: &specs.Linux{}}, nil, true, 2, false},
-		{"already masked", &specs.Spec{Linux: &specs.Linux{MaskedPaths: []string{"/proc/kcore"}}}, nil, false, 0, true},
-		{"refuse mode leaves it to the check", &specs.Spec{Linux: &specs.Linux{}}, func(o *policy.Options) { o.UnmaskedProc = policy.UnmaskedProcRefuse }, false, 0, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			o := policy.DefaultOptions()
-			if tc.opts != nil {
-				tc.opts(o)
-			}
-			ch := Apply(tc.spec, o, tc.dryRun)
-			if len(ch) != tc.changes {
-				t.Fatalf("changes %v", ch)
-			}
-			got := tc.spec.Linux != nil && len(tc.spec.Linux.MaskedPaths) > 0
-			if got != tc.masked {
-				t.Fatalf("masked=%v, want %v", got, tc.masked)
-			}
-			if tc.changes > 0 && (ch[0].Field != "linux.maskedPaths" || ch[1].Field != "linux.readonlyPaths") {
-				t.Fatalf("fields %v", ch)
-			}
-		})
 	}
 }

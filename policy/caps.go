@@ -1,6 +1,9 @@
 package policy
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // allCapabilities is every capability Linux 6.x defines; a set holding all of
 // them is what a privileged container gets.
@@ -50,4 +53,15 @@ func (s capSet) holdsAll(all []string) bool {
 		}
 	}
 	return true
+}
+
+// CapabilityName validates a capability name and returns its OCI form.
+func CapabilityName(c string) (string, error) {
+	n := normCap(c)
+	for _, k := range allCapabilities {
+		if k == n {
+			return n, nil
+		}
+	}
+	return "", fmt.Errorf("%q is not a capability", c)
 }

@@ -54,6 +54,9 @@ type Options struct {
 	AllowedHostPaths []AllowedHostPath
 	KubeletRoot      string
 	ContainerdRoot   string
+	// RejectOwnSeccomp refuses specs that bring their own seccomp profile
+	// (class seccomp.existing = "reject").
+	RejectOwnSeccomp bool
 	// Disabled lists check IDs the class turns off.
 	Disabled []string
 }

@@ -9,9 +9,12 @@ import (
 
 	runcoptions "github.com/containerd/containerd/api/types/runc/options"
 	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
+	units "github.com/docker/go-units"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/harden"
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/policy"
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/seccomp"
 )
 
 // Class is one resolved runtime class: the configuration with every default
@@ -242,6 +245,7 @@ func (c *Class) PolicyOptions() *policy.Options {
 		o.SecretsInMemory = *p.SecretsInMemory
 	}
 	o.Disabled = p.DisabledChecks
+	o.RejectOwnSeccomp = c.Seccomp.Existing == harden.ExistingReject
 	o.AllowedHostPaths = p.AllowedHostPaths
 	if c.KubeletRoot != "" {
 		o.KubeletRoot = c.KubeletRoot
@@ -250,6 +254,77 @@ func (c *Class) PolicyOptions() *policy.Options {
 		o.ContainerdRoot = c.ContainerdRoot
 	}
 	return o
+}
+
+// HardenOptions returns the class's hardening options with defaults applied,
+// or an error naming the key of a bad value.
+func (c *Class) HardenOptions() (*harden.Options, error) {
+	o := harden.DefaultOptions()
+	o.UnmaskedProc = c.PolicyOptions().UnmaskedProc
+	switch p := c.Seccomp.Profile; {
+	case p == "" || p == seccomp.ProfileHardened:
+	case p == "none":
+		o.SeccompProfile = ""
+	case p == seccomp.ProfileRuntimeDefault || filepath.IsAbs(p):
+		o.SeccompProfile = p
+	default:
+		return nil, fmt.Errorf("key %q: %q is not %q, %q, %q or an absolute path", "seccomp.profile", p, seccomp.ProfileHardened, seccomp.ProfileRuntimeDefault, "none")
+	}
+	if o.SeccompProfile != "" && o.SeccompProfile != seccomp.ProfileHardened && o.SeccompProfile != seccomp.ProfileRuntimeDefault {
+		if err := seccomp.ValidateProfile(o.SeccompProfile); err != nil {
+			return nil, fmt.Errorf("key %q: %w", "seccomp.profile", err)
+		}
+	}
+	switch e := c.Seccomp.Existing; e {
+	case "", harden.ExistingKeep:
+	case harden.ExistingReplace, harden.ExistingReject:
+		o.SeccompExisting = e
+	default:
+		return nil, fmt.Errorf("key %q: %q is not %q, %q or %q", "seccomp.existing", e, harden.ExistingKeep, harden.ExistingReplace, harden.ExistingReject)
+	}
+	o.SeccompAudit = c.Seccomp.Audit
+	switch c.Capabilities.Preset {
+	case "", "default":
+	case "restricted":
+		o.Capabilities = harden.RestrictedCapabilities
+	default:
+		return nil, fmt.Errorf("key %q: %q is not %q or %q", "capabilities.preset", c.Capabilities.Preset, "default", "restricted")
+	}
+	if c.Capabilities.Allow != nil {
+		o.Capabilities = nil
+		for _, name := range c.Capabilities.Allow {
+			n, err := policy.CapabilityName(name)
+			if err != nil {
+				return nil, fmt.Errorf("key %q: %w", "capabilities.allow", err)
+			}
+			o.Capabilities = append(o.Capabilities, n)
+		}
+	}
+	if c.NoNewPrivileges != nil {
+		o.NoNewPrivileges = *c.NoNewPrivileges
+	}
+	if c.Rootfs.ReadOnly != nil {
+		o.ReadOnlyRootfs = *c.Rootfs.ReadOnly
+	}
+	if c.Rootfs.ReadOnlySys != nil {
+		o.ReadOnlySysfs = *c.Rootfs.ReadOnlySys
+	}
+	for i, w := range c.Rootfs.WritablePaths {
+		key := fmt.Sprintf("rootfs.writable_paths[%d]", i)
+		if !filepath.IsAbs(w.Path) || filepath.Clean(w.Path) == "/" || filepath.Clean(w.Path) != w.Path {
+			return nil, fmt.Errorf("key %q: %q must be a clean absolute path other than /", key+".path", w.Path)
+		}
+		size := w.Size
+		if size == "" {
+			size = "64Mi"
+		}
+		n, err := parseSize(size)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("key %q: %q is not a size like \"64Mi\"", key+".size", w.Size)
+		}
+		o.WritablePaths = append(o.WritablePaths, harden.WritablePath{Path: w.Path, SizeBytes: n})
+	}
+	return o, nil
 }
 
 // PolicyMode returns the class's mode.
@@ -323,4 +398,13 @@ func (c *Class) ApplyAny(a *anypb.Any) error {
 	}
 	c.ApplyRuncOptions(&rc)
 	return nil
+}
+
+// parseSize parses a binary size: Kubernetes-style "64Mi" as well as
+// "64MiB", "64m" or "1G".
+func parseSize(s string) (int64, error) {
+	if strings.HasSuffix(s, "i") {
+		s += "B"
+	}
+	return units.RAMInBytes(s)
 }

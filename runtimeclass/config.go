@@ -70,6 +70,12 @@ type Config struct {
 	ContainerdRoot string `toml:"containerd_root"`
 	// Policy holds the checks' settings.
 	Policy PolicyConfig `toml:"policy"`
+	// Seccomp, Capabilities and Rootfs hold the hardening step's settings.
+	Seccomp      SeccompConfig      `toml:"seccomp"`
+	Capabilities CapabilitiesConfig `toml:"capabilities"`
+	Rootfs       RootfsConfig       `toml:"rootfs"`
+	// NoNewPrivileges sets process.noNewPrivileges. Default true.
+	NoNewPrivileges *bool `toml:"no_new_privileges"`
 
 	// TypeUrl and ConfigPath are containerd's own runtime-option keys. CRI copies
 	// the whole options table into ConfigBody, so they may appear there; they
@@ -95,6 +101,48 @@ type PolicyConfig struct {
 	DisabledChecks []string `toml:"disabled_checks"`
 	// AllowedHostPaths lists host path prefixes containers may bind-mount.
 	AllowedHostPaths []policy.AllowedHostPath `toml:"allowed_host_paths"`
+}
+
+// SeccompConfig is the [seccomp] table.
+type SeccompConfig struct {
+	// Profile is applied to containers without one: "hardened" (default),
+	// "runtime-default" (containerd's), an absolute path of a profile file
+	// (Docker JSON format), or "none".
+	Profile string `toml:"profile"`
+	// Existing is what happens to a container's own profile: "keep"
+	// (default), "replace" (with Profile) or "reject" (refused, check
+	// seccompProfile).
+	Existing string `toml:"existing"`
+	// Audit turns the applied profile's denials into log actions (rollouts).
+	Audit bool `toml:"audit"`
+}
+
+// CapabilitiesConfig is the [capabilities] table.
+type CapabilitiesConfig struct {
+	// Preset is "default" (CRI-O's nine: CHOWN, DAC_OVERRIDE, FSETID, FOWNER,
+	// SETGID, SETUID, SETPCAP, NET_BIND_SERVICE, KILL) or "restricted"
+	// (NET_BIND_SERVICE only).
+	Preset string `toml:"preset"`
+	// Allow, when set, is the allowlist instead of the preset.
+	Allow []string `toml:"allow"`
+}
+
+// RootfsConfig is the [rootfs] table.
+type RootfsConfig struct {
+	// ReadOnly makes the container's root file system read-only. Default true.
+	ReadOnly *bool `toml:"read_only"`
+	// ReadOnlySys mounts /sys and /sys/fs/cgroup read-only. Default true.
+	ReadOnlySys *bool `toml:"read_only_sys"`
+	// WritablePaths are size-limited tmpfs mounts (nosuid, nodev) a
+	// read-only container may write to.
+	WritablePaths []WritablePathConfig `toml:"writable_paths"`
+}
+
+// WritablePathConfig is one [[rootfs.writable_paths]] entry.
+type WritablePathConfig struct {
+	Path string `toml:"path"`
+	// Size is the tmpfs size, e.g. "64Mi" or "1G". Default "64Mi".
+	Size string `toml:"size"`
 }
 
 // Modes.
@@ -207,9 +255,13 @@ func (c *Config) validate(source string) error {
 	if c.AuditLog != "" && c.AuditLog != "-" && !filepath.IsAbs(c.AuditLog) {
 		return bad("audit_log", "%q must be an absolute path (or \"-\" to disable the file)", c.AuditLog)
 	}
-	// Validate the policy options as they will be used, defaults included.
+	// Validate the policy and hardening options as they will be used,
+	// defaults included.
 	probe := Class{Config: *c}
 	if err := probe.PolicyOptions().Validate(); err != nil {
+		return fmt.Errorf("runtime class config %s: %w", source, err)
+	}
+	if _, err := probe.HardenOptions(); err != nil {
 		return fmt.Errorf("runtime class config %s: %w", source, err)
 	}
 	return nil

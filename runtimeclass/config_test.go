@@ -45,6 +45,14 @@ func TestParseErrorsNameSourceAndKey(t *testing.T) {
 		{"allow relative", "[[policy.allowed_host_paths]]\npath_prefix = \"var/log\"\n", []string{"cfg.toml", "allowed_host_paths[0]"}},
 		{"unknown check", "[policy]\ndisabled_checks = [\"privileged\", \"nope\"]\n", []string{"cfg.toml", `"policy.disabled_checks"`, `"nope"`}},
 		{"relative kubelet root", "kubelet_root = \"kubelet\"\n", []string{"cfg.toml", `"kubelet_root"`}},
+		{"bad seccomp profile", "[seccomp]\nprofile = \"strict\"\n", []string{"cfg.toml", `"seccomp.profile"`, "strict"}},
+		{"missing seccomp file", "[seccomp]\nprofile = \"/nonexistent.json\"\n", []string{"cfg.toml", `"seccomp.profile"`, "/nonexistent.json"}},
+		{"bad seccomp existing", "[seccomp]\nexisting = \"merge\"\n", []string{"cfg.toml", `"seccomp.existing"`}},
+		{"bad capability preset", "[capabilities]\npreset = \"none\"\n", []string{"cfg.toml", `"capabilities.preset"`}},
+		{"bad capability name", "[capabilities]\nallow = [\"CAP_FLY\"]\n", []string{"cfg.toml", `"capabilities.allow"`, "CAP_FLY"}},
+		{"bad writable path", "[[rootfs.writable_paths]]\npath = \"tmp\"\n", []string{"cfg.toml", `"rootfs.writable_paths[0].path"`}},
+		{"bad writable size", "[[rootfs.writable_paths]]\npath = \"/tmp\"\nsize = \"lots\"\n", []string{"cfg.toml", `"rootfs.writable_paths[0].size"`}},
+		{"no_new_privileges type", "no_new_privileges = \"yes\"\n", []string{"cfg.toml", `"no_new_privileges"`}},
 		{"allowed path typo", "[[policy.allowed_host_paths]]\npath = \"/var/log\"\n", []string{"cfg.toml", `"policy.allowed_host_paths.path"`}},
 		{"wrong type", "systemd_cgroup = \"yes\"\n", []string{"cfg.toml", `"systemd_cgroup"`}},
 		{"wrong type int", "io_uid = \"root\"\n", []string{"cfg.toml", `"io_uid"`}},
@@ -113,5 +121,47 @@ func TestLoad(t *testing.T) {
 	}
 	if _, err := Load(big); err == nil || !strings.Contains(err.Error(), "limit") {
 		t.Fatalf("Load(big) = %v", err)
+	}
+}
+
+func TestHardenOptions(t *testing.T) {
+	c, err := Parse([]byte(`
+no_new_privileges = false
+[seccomp]
+profile = "runtime-default"
+existing = "replace"
+audit = true
+[capabilities]
+allow = ["chown", "CAP_KILL"]
+[rootfs]
+read_only = false
+read_only_sys = false
+[[rootfs.writable_paths]]
+path = "/tmp"
+size = "16Mi"
+`), "t.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := New(c, "t.toml", "").HardenOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.SeccompProfile != "runtime-default" || o.SeccompExisting != "replace" || !o.SeccompAudit || o.NoNewPrivileges ||
+		o.ReadOnlyRootfs || o.ReadOnlySysfs || !reflect.DeepEqual(o.Capabilities, []string{"CAP_CHOWN", "CAP_KILL"}) ||
+		len(o.WritablePaths) != 1 || o.WritablePaths[0].SizeBytes != 16<<20 {
+		t.Fatalf("got %+v", o)
+	}
+	d, err := New(&Config{}, "defaults", "").HardenOptions()
+	if err != nil || d.SeccompProfile != "hardened" || !d.NoNewPrivileges || !d.ReadOnlyRootfs || len(d.Capabilities) != 9 {
+		t.Fatalf("defaults %+v %v", d, err)
+	}
+	r, _ := Parse([]byte("[capabilities]\npreset = \"restricted\"\n[seccomp]\nexisting = \"reject\"\n"), "r.toml")
+	rc := New(r, "r.toml", "")
+	if o, _ := rc.HardenOptions(); !reflect.DeepEqual(o.Capabilities, []string{"CAP_NET_BIND_SERVICE"}) {
+		t.Fatalf("restricted %v", o.Capabilities)
+	}
+	if !rc.PolicyOptions().RejectOwnSeccomp {
+		t.Fatal("existing = reject does not reach the policy")
 	}
 }

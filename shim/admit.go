@@ -71,13 +71,19 @@ func newDecision(ctx context.Context, event string, class *runtimeclass.Class, i
 // evaluateSpec runs the checks on a container's spec and, when it is allowed,
 // the hardening step (applied in enforce mode, recorded as would-be changes
 // in audit mode).
-func evaluateSpec(ctx context.Context, event string, class *runtimeclass.Class, id, bundle string, spec *specs.Spec) *decision {
+func evaluateSpec(ctx context.Context, event string, class *runtimeclass.Class, id, bundle string, spec *specs.Spec) (*decision, error) {
 	in, vs := checkSpec(class, id, bundle, spec)
 	var changes []harden.Change
 	if len(vs) == 0 || class.PolicyMode() == policy.ModeAudit {
-		changes = harden.Apply(spec, in.Options, class.PolicyMode() == policy.ModeAudit)
+		opts, err := class.HardenOptions()
+		if err != nil {
+			return nil, err
+		}
+		if changes, err = harden.Apply(spec, opts, class.PolicyMode() == policy.ModeAudit); err != nil {
+			return nil, err
+		}
 	}
-	return newDecision(ctx, event, class, id, "", spec, in.Subject(), vs, changes)
+	return newDecision(ctx, event, class, id, "", spec, in.Subject(), vs, changes), nil
 }
 
 // checkSpec runs the checks only.

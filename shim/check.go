@@ -68,7 +68,11 @@ func RunCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	bundle := filepath.Join(*stateDir, "io.containerd.runtime.v2.task", "check", *id)
 	ctx := namespaces.WithNamespace(context.Background(), "check")
-	d := evaluateSpec(ctx, audit.EventCreate, class, *id, bundle, spec)
+	d, err := evaluateSpec(ctx, audit.EventCreate, class, *id, bundle, spec)
+	if err != nil {
+		fmt.Fprintln(stderr, "check:", err)
+		return CheckBadInput
+	}
 	if *asJSON {
 		line, err := audit.Marshal(&d.record)
 		if err != nil {

@@ -72,7 +72,10 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	if err != nil {
 		return nil, invalid(err)
 	}
-	d := evaluateSpec(ctx, audit.EventCreate, class, r.ID, r.Bundle, spec)
+	d, err := evaluateSpec(ctx, audit.EventCreate, class, r.ID, r.Bundle, spec)
+	if err != nil {
+		return nil, invalid(err)
+	}
 	record(ctx, class, d, true)
 	if err := d.err(); err != nil {
 		return nil, errgrpc.ToGRPC(err)

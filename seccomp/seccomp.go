@@ -1,0 +1,234 @@
+// Package seccomp builds the seccomp profiles a runtime class applies: the
+// project's "hardened" profile (moby's default profile plus the additions in
+// additions.json), containerd's RuntimeDefault, or a profile file.
+package seccomp
+
+import (
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+
+	containerdseccomp "github.com/containerd/containerd/v2/contrib/seccomp"
+	moby "github.com/moby/profiles/seccomp"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Profile names a class may use.
+const (
+	ProfileHardened       = "hardened"
+	ProfileRuntimeDefault = "runtime-default"
+)
+
+// maxProfileSize bounds a profile file.
+const maxProfileSize = 4 << 20
+
+//go:embed additions.json
+var additionsJSON []byte
+
+//go:embed hardened.json
+var hardenedJSON []byte
+
+// blockedSocketDomains are address families the hardened profile refuses on
+// top of the base profile: raw packet sockets (sniffing, ARP spoofing, and
+// CVE-2020-14386, CVE-2017-7308), the kernel crypto API (CVE-2021-3543 class of
+// bugs, copy.fail), host/guest vsock, and KCM (CVE-2023-0461 class).
+var blockedSocketDomains = []uint64{unix.AF_PACKET, unix.AF_ALG, unix.AF_VSOCK, unix.AF_KCM}
+
+// Additions returns the hardened profile's rules on top of the base profile.
+func Additions() ([]*moby.Syscall, error) {
+	var add []*moby.Syscall
+	if err := json.Unmarshal(additionsJSON, &add); err != nil {
+		return nil, fmt.Errorf("seccomp additions: %w", err)
+	}
+	for i, a := range add {
+		if a.Comment == "" || len(a.Names) == 0 {
+			return nil, fmt.Errorf("seccomp additions: rule %d needs names and a comment naming what it stops", i)
+		}
+	}
+	return add, nil
+}
+
+// Generate builds the hardened profile (in moby's conditional format) from
+// moby's default profile: every syscall the additions or the socket policy
+// handle is taken out of the base rules, then the additions and the
+// narrowed socket rules are appended. hardened.json is its output.
+func Generate() (*moby.Seccomp, error) {
+	add, err := Additions()
+	if err != nil {
+		return nil, err
+	}
+	p := moby.DefaultProfile()
+	owned := map[string]bool{"socket": true}
+	for _, a := range add {
+		for _, n := range a.Names {
+			owned[n] = true
+		}
+	}
+	var base []*moby.Syscall
+	var allowedDomains []uint64
+	for _, r := range p.Syscalls {
+		if slices.Equal(r.Names, []string{"socket"}) && r.Action == specs.ActAllow && len(r.Args) == 1 && r.Args[0].Index == 0 {
+			allowedDomains = append(allowedDomains, socketDomains(r.Args[0])...)
+			continue
+		}
+		names := slices.DeleteFunc(slices.Clone(r.Names), func(n string) bool { return owned[n] })
+		if len(names) == 0 {
+			continue
+		}
+		r.Names = names
+		base = append(base, r)
+	}
+	if len(allowedDomains) == 0 {
+		return nil, fmt.Errorf("seccomp: the base profile has no socket rules to narrow")
+	}
+	allowedDomains = slices.DeleteFunc(allowedDomains, func(d uint64) bool { return slices.Contains(blockedSocketDomains, d) })
+	p.Syscalls = append(append(base, socketRules(allowedDomains)...), add...)
+	return p, nil
+}
+
+// socketDomains expands one base socket rule into the domains it allows.
+func socketDomains(a specs.LinuxSeccompArg) []uint64 {
+	switch a.Op {
+	case specs.OpEqualTo:
+		return []uint64{a.Value}
+	case specs.OpLessThan:
+		var d []uint64
+		for v := uint64(unix.AF_UNIX); v < a.Value; v++ {
+			d = append(d, v)
+		}
+		return d
+	}
+	return nil
+}
+
+// socketRules allows socket(2) for the given domains: a one-sided range for
+// the run starting at AF_UNIX, then one equality per domain (runc ORs
+// repeated comparisons of one argument, so bounded ranges are not possible).
+func socketRules(domains []uint64) []*moby.Syscall {
+	domains = slices.Clone(domains)
+	sort.Slice(domains, func(i, j int) bool { return domains[i] < domains[j] })
+	domains = slices.Compact(domains)
+	rule := func(v uint64, op specs.LinuxSeccompOperator) *moby.Syscall {
+		return &moby.Syscall{LinuxSyscall: specs.LinuxSyscall{Names: []string{"socket"}, Action: specs.ActAllow,
+			Args: []specs.LinuxSeccompArg{{Index: 0, Value: v, Op: op}}}}
+	}
+	var out []*moby.Syscall
+	i := 0
+	if len(domains) > 1 && domains[0] == unix.AF_UNIX && domains[1] == unix.AF_UNIX+1 {
+		for i = 1; i+1 < len(domains) && domains[i+1] == domains[i]+1; i++ {
+		}
+		out = append(out, rule(domains[i]+1, specs.OpLessThan))
+		i++
+	}
+	for ; i < len(domains); i++ {
+		out = append(out, rule(domains[i], specs.OpEqualTo))
+	}
+	return out
+}
+
+// Build returns the OCI seccomp profile a class applies to spec: profile is
+// "hardened", "runtime-default" or the absolute path of a profile file (in
+// Docker's JSON format). Capability-conditional rules are resolved against
+// the spec's bounding set. With audit, every denial becomes SCMP_ACT_LOG.
+func Build(profile string, spec *specs.Spec, audit bool) (*specs.LinuxSeccomp, error) {
+	var (
+		out *specs.LinuxSeccomp
+		err error
+	)
+	rs := withCapabilities(spec)
+	switch profile {
+	case ProfileHardened, "":
+		out, err = moby.LoadProfile(string(hardenedJSON), rs)
+	case ProfileRuntimeDefault:
+		out = containerdseccomp.DefaultProfile(rs)
+	default:
+		body, rerr := readProfile(profile)
+		if rerr != nil {
+			return nil, rerr
+		}
+		out, err = moby.LoadProfile(string(body), rs)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("seccomp profile %q: %w", profile, err)
+	}
+	if out == nil {
+		return nil, fmt.Errorf("seccomp profile %q is empty", profile)
+	}
+	if audit {
+		Audit(out)
+	}
+	return out, nil
+}
+
+// Audit turns every denial of a profile into SCMP_ACT_LOG: the syscall runs
+// and the kernel logs it, for rollouts.
+func Audit(p *specs.LinuxSeccomp) {
+	deny := func(a specs.LinuxSeccompAction) bool {
+		switch a {
+		case specs.ActErrno, specs.ActKill, specs.ActKillProcess, specs.ActKillThread, specs.ActTrap, specs.ActTrace:
+			return true
+		}
+		return false
+	}
+	if deny(p.DefaultAction) {
+		p.DefaultAction, p.DefaultErrnoRet = specs.ActLog, nil
+	}
+	for i := range p.Syscalls {
+		if deny(p.Syscalls[i].Action) {
+			p.Syscalls[i].Action, p.Syscalls[i].ErrnoRet = specs.ActLog, nil
+		}
+	}
+}
+
+// withCapabilities returns spec, or a copy with an empty capability set
+// where it has none (the profile loaders read the bounding set).
+func withCapabilities(spec *specs.Spec) *specs.Spec {
+	if spec != nil && spec.Process != nil && spec.Process.Capabilities != nil {
+		return spec
+	}
+	s := &specs.Spec{Process: &specs.Process{Capabilities: &specs.LinuxCapabilities{}}}
+	if spec != nil && spec.Process != nil {
+		p := *spec.Process
+		p.Capabilities = &specs.LinuxCapabilities{}
+		s.Process = &p
+	}
+	return s
+}
+
+var profileCache sync.Map // path -> []byte, profiles are read once per shim
+
+func readProfile(path string) ([]byte, error) {
+	if !filepath.IsAbs(path) {
+		return nil, fmt.Errorf("seccomp profile %q: want %q, %q or an absolute path", path, ProfileHardened, ProfileRuntimeDefault)
+	}
+	if b, ok := profileCache.Load(path); ok {
+		return b.([]byte), nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("seccomp profile: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxProfileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("seccomp profile %s: %w", path, err)
+	}
+	if len(b) > maxProfileSize {
+		return nil, fmt.Errorf("seccomp profile %s: larger than %d bytes", path, maxProfileSize)
+	}
+	profileCache.Store(path, b)
+	return b, nil
+}
+
+// ValidateProfile checks that a profile setting can be built.
+func ValidateProfile(profile string) error {
+	_, err := Build(profile, nil, false)
+	return err
+}
