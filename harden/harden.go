@@ -160,17 +160,39 @@ func readOnlySysfs(spec *specs.Spec, o *Options) ([]Change, error) {
 
 func hasOption(opts []string, o string) bool { return slices.Contains(opts, o) }
 
+// ApplyExec hardens an exec process the way its container's process was
+// hardened (capabilities, noNewPrivileges): CRI builds exec processes from
+// the spec it generated, before the shim hardened it.
+func ApplyExec(p *specs.Process, o *Options, dryRun bool) []Change {
+	if dryRun {
+		c := *p
+		if p.Capabilities != nil {
+			caps := *p.Capabilities
+			c.Capabilities = &caps
+		}
+		p = &c
+	}
+	return append(processCapabilities(p, o), processNoNewPrivileges(p, o)...)
+}
+
 // capabilities intersects every capability set with the allowlist and empties
 // the ambient set.
 func capabilities(spec *specs.Spec, o *Options) ([]Change, error) {
-	if spec.Process == nil || spec.Process.Capabilities == nil {
+	if spec.Process == nil {
 		return nil, nil
+	}
+	return processCapabilities(spec.Process, o), nil
+}
+
+func processCapabilities(p *specs.Process, o *Options) []Change {
+	if p.Capabilities == nil {
+		return nil
 	}
 	allow := map[string]bool{}
 	for _, c := range o.Capabilities {
 		allow[c] = true
 	}
-	c := spec.Process.Capabilities
+	c := p.Capabilities
 	var changes []Change
 	for _, set := range []struct {
 		name string
@@ -191,17 +213,24 @@ func capabilities(spec *specs.Spec, o *Options) ([]Change, error) {
 		changes = append(changes, Change{Field: "process.capabilities." + set.name, From: *set.caps, To: kept})
 		*set.caps = kept
 	}
-	return changes, nil
+	return changes
 }
 
 // noNewPrivileges sets process.noNewPrivileges: setuid binaries and file
 // capabilities no longer grant privilege.
 func noNewPrivileges(spec *specs.Spec, o *Options) ([]Change, error) {
-	if !o.NoNewPrivileges || spec.Process == nil || spec.Process.NoNewPrivileges {
+	if spec.Process == nil {
 		return nil, nil
 	}
-	spec.Process.NoNewPrivileges = true
-	return []Change{{Field: "process.noNewPrivileges", From: false, To: true}}, nil
+	return processNoNewPrivileges(spec.Process, o), nil
+}
+
+func processNoNewPrivileges(p *specs.Process, o *Options) []Change {
+	if !o.NoNewPrivileges || p.NoNewPrivileges {
+		return nil
+	}
+	p.NoNewPrivileges = true
+	return []Change{{Field: "process.noNewPrivileges", From: false, To: true}}
 }
 
 // readOnlyRootfs makes the root file system read-only and mounts the class's

@@ -183,3 +183,18 @@ func TestDefaultProcMasks(t *testing.T) {
 		t.Fatalf("defaults %v %v", masked, readonly)
 	}
 }
+
+func TestApplyExec(t *testing.T) {
+	p := criSpec().Process
+	ch := ApplyExec(p, DefaultOptions(), true)
+	if len(ch) == 0 || len(p.Capabilities.Bounding) != 14 || p.NoNewPrivileges {
+		t.Fatalf("dry run changed the process or reported nothing: %v", fields(ch))
+	}
+	ch = ApplyExec(p, DefaultOptions(), false)
+	if !p.NoNewPrivileges || len(p.Capabilities.Bounding) != 9 || len(p.Capabilities.Ambient) != 0 {
+		t.Fatalf("process %+v", p)
+	}
+	if got := fields(ch); got[len(got)-1] != "process.noNewPrivileges" {
+		t.Fatalf("changes %v", got)
+	}
+}

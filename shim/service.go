@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/audit"
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/harden"
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/policy"
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/runtimeclass"
 )
@@ -36,7 +37,8 @@ type service struct {
 type containerState struct {
 	class     *runtimeclass.Class
 	subject   string
-	spec      *specs.Spec // the final (hardened) spec runc was given
+	spec      *specs.Spec    // the final (hardened) spec runc was given
+	process   *specs.Process // the process as created, before hardening
 	resources *specs.LinuxResources
 }
 
@@ -68,6 +70,10 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	if err != nil {
 		return nil, invalid(err)
 	}
+	var process specs.Process
+	if err := roundTrip(spec.Process, &process); err != nil {
+		return nil, invalid(err)
+	}
 	opts, err := runcOptionsAny(class)
 	if err != nil {
 		return nil, invalid(err)
@@ -90,7 +96,7 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	if err != nil {
 		return nil, err
 	}
-	st := &containerState{class: class, subject: d.record.Subject, spec: spec}
+	st := &containerState{class: class, subject: d.record.Subject, spec: spec, process: &process}
 	if spec.Linux != nil {
 		st.resources = spec.Linux.Resources
 	}
@@ -128,8 +134,24 @@ func (s *service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*emp
 	if err := json.Unmarshal(r.Spec.GetValue(), &p); err != nil {
 		return nil, invalid(fmt.Errorf("exec %q: process spec: %w", r.ExecID, err))
 	}
-	vs := policy.EvaluateExec(st.spec.Process, &p)
-	d := newDecision(ctx, audit.EventExec, st.class, r.ID, r.ExecID, st.spec, fmt.Sprintf("exec %q in %s", r.ExecID, st.subject), vs, nil)
+	// Escalation is judged against the process the container was created
+	// with (what CRI copies into exec requests); then the exec process is
+	// hardened like the container's own.
+	vs := policy.EvaluateExec(st.process, &p)
+	opts, err := st.class.HardenOptions()
+	if err != nil {
+		return nil, invalid(err)
+	}
+	audited := st.class.PolicyMode() == policy.ModeAudit
+	changes := harden.ApplyExec(&p, opts, audited)
+	if len(changes) > 0 && !audited {
+		b, err := json.Marshal(&p)
+		if err != nil {
+			return nil, invalid(fmt.Errorf("exec %q: %w", r.ExecID, err))
+		}
+		r.Spec.Value = b
+	}
+	d := newDecision(ctx, audit.EventExec, st.class, r.ID, r.ExecID, st.spec, fmt.Sprintf("exec %q in %s", r.ExecID, st.subject), vs, changes)
 	record(ctx, st.class, d, true)
 	if err := d.err(); err != nil {
 		return nil, errgrpc.ToGRPC(err)
@@ -178,4 +200,13 @@ func (s *service) container(id string) (*containerState, error) {
 		return nil, errgrpc.ToGRPC(fmt.Errorf("container %s: %w", id, errdefs.ErrNotFound))
 	}
 	return st, nil
+}
+
+// roundTrip deep-copies src into dst through JSON.
+func roundTrip(src, dst any) error {
+	b, err := json.Marshal(src)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, dst)
 }
