@@ -69,6 +69,14 @@ var DefaultCapabilities = []string{
 	"CAP_SETUID", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_KILL",
 }
 
+// DefaultWritablePaths are the tmpfs mounts a read-only container gets by
+// default: what most programs write to (temporary files, pid files, sockets).
+var DefaultWritablePaths = []WritablePath{
+	{Path: "/tmp", SizeBytes: 64 << 20},
+	{Path: "/run", SizeBytes: 16 << 20},
+	{Path: "/var/run", SizeBytes: 16 << 20},
+}
+
 // RestrictedCapabilities is the restricted preset.
 var RestrictedCapabilities = []string{"CAP_NET_BIND_SERVICE"}
 
@@ -81,6 +89,7 @@ func DefaultOptions() *Options {
 		Capabilities:    DefaultCapabilities,
 		NoNewPrivileges: true,
 		ReadOnlyRootfs:  true,
+		WritablePaths:   slices.Clone(DefaultWritablePaths),
 		ReadOnlySysfs:   true,
 	}
 }

@@ -45,7 +45,7 @@ func TestApplyDefaults(t *testing.T) {
 	}
 	want := []string{"linux.maskedPaths", "linux.readonlyPaths", `mounts["/sys"].options`,
 		"process.capabilities.bounding", "process.capabilities.effective", "process.capabilities.permitted", "process.capabilities.ambient",
-		"process.noNewPrivileges", "root.readonly", "linux.seccomp"}
+		"process.noNewPrivileges", "root.readonly", `mounts["/tmp"]`, `mounts["/run"]`, `mounts["/var/run"]`, "linux.seccomp"}
 	if got := fields(ch); !slices.Equal(got, want) {
 		t.Fatalf("changed %v\nwant    %v", got, want)
 	}

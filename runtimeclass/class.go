@@ -309,6 +309,9 @@ func (c *Class) HardenOptions() (*harden.Options, error) {
 	if c.Rootfs.ReadOnlySys != nil {
 		o.ReadOnlySysfs = *c.Rootfs.ReadOnlySys
 	}
+	if c.Rootfs.WritablePaths != nil {
+		o.WritablePaths = nil
+	}
 	for i, w := range c.Rootfs.WritablePaths {
 		key := fmt.Sprintf("rootfs.writable_paths[%d]", i)
 		if !filepath.IsAbs(w.Path) || filepath.Clean(w.Path) == "/" || filepath.Clean(w.Path) != w.Path {

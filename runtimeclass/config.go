@@ -134,7 +134,8 @@ type RootfsConfig struct {
 	// ReadOnlySys mounts /sys and /sys/fs/cgroup read-only. Default true.
 	ReadOnlySys *bool `toml:"read_only_sys"`
 	// WritablePaths are size-limited tmpfs mounts (nosuid, nodev) a
-	// read-only container may write to.
+	// read-only container may write to. Default /tmp (64Mi), /run and
+	// /var/run (16Mi each); an empty list ([]) means none.
 	WritablePaths []WritablePathConfig `toml:"writable_paths"`
 }
 

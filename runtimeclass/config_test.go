@@ -165,3 +165,18 @@ size = "16Mi"
 		t.Fatal("existing = reject does not reach the policy")
 	}
 }
+
+func TestWritablePathsEmptyListMeansNone(t *testing.T) {
+	c, err := Parse([]byte("[rootfs]\nwritable_paths = []\n"), "t.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := New(c, "t.toml", "").HardenOptions()
+	if err != nil || len(o.WritablePaths) != 0 {
+		t.Fatalf("%+v %v", o.WritablePaths, err)
+	}
+	d, _ := New(&Config{}, "d", "").HardenOptions()
+	if len(d.WritablePaths) != 3 {
+		t.Fatalf("defaults %+v", d.WritablePaths)
+	}
+}

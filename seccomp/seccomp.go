@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"sync"
 
 	containerdseccomp "github.com/containerd/containerd/v2/contrib/seccomp"
@@ -35,12 +34,6 @@ var additionsJSON []byte
 //go:embed hardened.json
 var hardenedJSON []byte
 
-// blockedSocketDomains are address families the hardened profile refuses on
-// top of the base profile: raw packet sockets (sniffing, ARP spoofing, and
-// CVE-2020-14386, CVE-2017-7308), the kernel crypto API (CVE-2021-3543 class of
-// bugs, copy.fail), host/guest vsock, and KCM (CVE-2023-0461 class).
-var blockedSocketDomains = []uint64{unix.AF_PACKET, unix.AF_ALG, unix.AF_VSOCK, unix.AF_KCM}
-
 // Additions returns the hardened profile's rules on top of the base profile.
 func Additions() ([]*moby.Syscall, error) {
 	var add []*moby.Syscall
@@ -56,28 +49,23 @@ func Additions() ([]*moby.Syscall, error) {
 }
 
 // Generate builds the hardened profile (in moby's conditional format) from
-// moby's default profile: every syscall the additions or the socket policy
-// handle is taken out of the base rules, then the additions and the
-// narrowed socket rules are appended. hardened.json is its output.
+// moby's default profile: every syscall the additions handle (socket
+// included) is taken out of the base rules, then the additions are appended.
+// hardened.json is its output.
 func Generate() (*moby.Seccomp, error) {
 	add, err := Additions()
 	if err != nil {
 		return nil, err
 	}
 	p := moby.DefaultProfile()
-	owned := map[string]bool{"socket": true}
+	owned := map[string]bool{}
 	for _, a := range add {
 		for _, n := range a.Names {
 			owned[n] = true
 		}
 	}
 	var base []*moby.Syscall
-	var allowedDomains []uint64
 	for _, r := range p.Syscalls {
-		if slices.Equal(r.Names, []string{"socket"}) && r.Action == specs.ActAllow && len(r.Args) == 1 && r.Args[0].Index == 0 {
-			allowedDomains = append(allowedDomains, socketDomains(r.Args[0])...)
-			continue
-		}
 		names := slices.DeleteFunc(slices.Clone(r.Names), func(n string) bool { return owned[n] })
 		if len(names) == 0 {
 			continue
@@ -85,52 +73,8 @@ func Generate() (*moby.Seccomp, error) {
 		r.Names = names
 		base = append(base, r)
 	}
-	if len(allowedDomains) == 0 {
-		return nil, fmt.Errorf("seccomp: the base profile has no socket rules to narrow")
-	}
-	allowedDomains = slices.DeleteFunc(allowedDomains, func(d uint64) bool { return slices.Contains(blockedSocketDomains, d) })
-	p.Syscalls = append(append(base, socketRules(allowedDomains)...), add...)
+	p.Syscalls = append(base, add...)
 	return p, nil
-}
-
-// socketDomains expands one base socket rule into the domains it allows.
-func socketDomains(a specs.LinuxSeccompArg) []uint64 {
-	switch a.Op {
-	case specs.OpEqualTo:
-		return []uint64{a.Value}
-	case specs.OpLessThan:
-		var d []uint64
-		for v := uint64(unix.AF_UNIX); v < a.Value; v++ {
-			d = append(d, v)
-		}
-		return d
-	}
-	return nil
-}
-
-// socketRules allows socket(2) for the given domains: a one-sided range for
-// the run starting at AF_UNIX, then one equality per domain (runc ORs
-// repeated comparisons of one argument, so bounded ranges are not possible).
-func socketRules(domains []uint64) []*moby.Syscall {
-	domains = slices.Clone(domains)
-	sort.Slice(domains, func(i, j int) bool { return domains[i] < domains[j] })
-	domains = slices.Compact(domains)
-	rule := func(v uint64, op specs.LinuxSeccompOperator) *moby.Syscall {
-		return &moby.Syscall{LinuxSyscall: specs.LinuxSyscall{Names: []string{"socket"}, Action: specs.ActAllow,
-			Args: []specs.LinuxSeccompArg{{Index: 0, Value: v, Op: op}}}}
-	}
-	var out []*moby.Syscall
-	i := 0
-	if len(domains) > 1 && domains[0] == unix.AF_UNIX && domains[1] == unix.AF_UNIX+1 {
-		for i = 1; i+1 < len(domains) && domains[i+1] == domains[i]+1; i++ {
-		}
-		out = append(out, rule(domains[i]+1, specs.OpLessThan))
-		i++
-	}
-	for ; i < len(domains); i++ {
-		out = append(out, rule(domains[i], specs.OpEqualTo))
-	}
-	return out
 }
 
 // Build returns the OCI seccomp profile a class applies to spec: profile is
@@ -161,10 +105,26 @@ func Build(profile string, spec *specs.Spec, audit bool) (*specs.LinuxSeccomp, e
 	if out == nil {
 		return nil, fmt.Errorf("seccomp profile %q is empty", profile)
 	}
+	pruneRedundant(out)
 	if audit {
 		Audit(out)
 	}
 	return out, nil
+}
+
+// pruneRedundant drops rules that only restate the default action (same
+// action, same errno, no argument conditions): the filter behaves the same
+// and runc compiles a smaller one. hardened.json keeps them as documentation.
+func pruneRedundant(p *specs.LinuxSeccomp) {
+	errno := func(e *uint) uint {
+		if e == nil {
+			return uint(unix.EPERM)
+		}
+		return *e
+	}
+	p.Syscalls = slices.DeleteFunc(p.Syscalls, func(r specs.LinuxSyscall) bool {
+		return r.Action == p.DefaultAction && len(r.Args) == 0 && errno(r.ErrnoRet) == errno(p.DefaultErrnoRet)
+	})
 }
 
 // Audit turns every denial of a profile into SCMP_ACT_LOG: the syscall runs
