@@ -6,7 +6,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sort"
 	"sync"
 
@@ -254,12 +256,26 @@ func readOnlyRootfs(spec *specs.Spec, o *Options) ([]Change, error) {
 		changes = append(changes, Change{Field: "root.readonly", From: false, To: true})
 	}
 	for _, w := range o.WritablePaths {
-		if slices.ContainsFunc(spec.Mounts, func(m specs.Mount) bool { return m.Destination == w.Path }) {
+		// A mount at the path or above it (a volume) is writable already; mounts
+		// below it (e.g. /var/run/secrets under /var/run) must stay on top, so
+		// the tmpfs goes before the first of them.
+		at := len(spec.Mounts)
+		skip := false
+		for i, m := range spec.Mounts {
+			if within(w.Path, m.Destination) {
+				skip = true
+				break
+			}
+			if at == len(spec.Mounts) && within(m.Destination, w.Path) {
+				at = i
+			}
+		}
+		if skip {
 			continue
 		}
 		m := specs.Mount{Destination: w.Path, Type: "tmpfs", Source: "tmpfs",
 			Options: []string{"nosuid", "nodev", "mode=1777", fmt.Sprintf("size=%d", w.SizeBytes)}}
-		spec.Mounts = append(spec.Mounts, m)
+		spec.Mounts = slices.Insert(spec.Mounts, at, m)
 		changes = append(changes, Change{Field: fmt.Sprintf("mounts[%q]", w.Path), From: nil, To: m})
 	}
 	return changes, nil
@@ -324,4 +340,10 @@ var defaultMasks = sync.OnceValues(func() ([]string, []string) {
 func DefaultProcMasks() (masked, readonly []string) {
 	m, r := defaultMasks()
 	return slices.Clone(m), slices.Clone(r)
+}
+
+// within reports whether path is dir or below it, by path components.
+func within(path, dir string) bool {
+	path, dir = filepath.Clean(path), filepath.Clean(dir)
+	return path == dir || dir == "/" || strings.HasPrefix(path, dir+"/")
 }

@@ -198,3 +198,25 @@ func TestApplyExec(t *testing.T) {
 		t.Fatalf("changes %v", got)
 	}
 }
+
+func TestWritablePathsUnderAndOverOtherMounts(t *testing.T) {
+	s := criSpec()
+	s.Mounts = append(s.Mounts,
+		specs.Mount{Destination: "/var/run/secrets/kubernetes.io/serviceaccount", Type: "bind", Source: "/x", Options: []string{"rbind", "ro"}},
+		specs.Mount{Destination: "/tmp", Type: "bind", Source: "/y", Options: []string{"rbind"}},
+		specs.Mount{Destination: "/run", Type: "bind", Source: "/z", Options: []string{"rbind"}})
+	if _, err := Apply(s, DefaultOptions(), false); err != nil {
+		t.Fatal(err)
+	}
+	var dests []string
+	for _, m := range s.Mounts {
+		dests = append(dests, m.Destination+":"+m.Type)
+	}
+	// /tmp and /run are volumes already: no tmpfs over them; /var/run's tmpfs
+	// goes before the service-account mount below it.
+	want := []string{"/proc:proc", "/sys:sysfs", "/sys/fs/cgroup:cgroup", "/var/run:tmpfs",
+		"/var/run/secrets/kubernetes.io/serviceaccount:bind", "/tmp:bind", "/run:bind"}
+	if !slices.Equal(dests, want) {
+		t.Fatalf("mounts %v\nwant   %v", dests, want)
+	}
+}

@@ -66,3 +66,17 @@ func TestCtrBadConfigRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestCtrHardened: a container started with ctr (no CRI) is hardened too.
+func TestCtrHardened(t *testing.T) {
+	out, err := ctrRun(t, classConfig, uniqueName(t), "sh", "-c",
+		"grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; touch /rootfs-write 2>&1; touch /tmp/ok && echo tmp-writable")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{"CapEff:\t00000000000005fb", "NoNewPrivs:\t1", "Seccomp:\t2", "Read-only file system", "tmp-writable"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}

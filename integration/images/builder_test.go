@@ -3,6 +3,7 @@ package images
 import (
 	"archive/tar"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -287,6 +288,177 @@ func TestNoNewPrivsImage(t *testing.T) {
 	assertStatic(t, "nnp", e.data)
 	if cfg := configOf(t, b.Image); !slices.Equal(cfg.Config.Entrypoint, []string{"/usr/local/bin/nnp"}) {
 		t.Errorf("entrypoint %q", cfg.Config.Entrypoint)
+	}
+}
+
+func TestProbeImage(t *testing.T) {
+	b := builtByName(t, "probe")
+	files, layers := imageFS(t, b.Image)
+	if len(layers) != 2 {
+		t.Errorf("probe image has %d layers, want the busybox base plus one", len(layers))
+	}
+	probe, ok := files["usr/local/bin/probe"]
+	if !ok {
+		t.Fatal("/usr/local/bin/probe missing")
+	}
+	if probe.hdr.Mode != 0o755 || probe.hdr.Uid != 0 {
+		t.Errorf("probe mode %o owner %d", probe.hdr.Mode, probe.hdr.Uid)
+	}
+	assertStatic(t, "probe", probe.data)
+	nnp, ok := files["usr/local/bin/nnp"]
+	if !ok {
+		t.Fatal("/usr/local/bin/nnp missing")
+	}
+	if nnp.hdr.Mode != 0o4755 || nnp.hdr.Uid != 0 {
+		t.Errorf("nnp mode %o owner %d; want set-user-ID root", nnp.hdr.Mode, nnp.hdr.Uid)
+	}
+	for _, applet := range []string{"sh", "id", "cat"} {
+		if _, ok := files["bin/"+applet]; !ok {
+			t.Errorf("/bin/%s missing", applet)
+		}
+	}
+	if string(files["etc/hostname"].data) != "probe\n" {
+		t.Errorf("/etc/hostname is %q", files["etc/hostname"].data)
+	}
+	cfg := configOf(t, b.Image)
+	if !slices.Equal(cfg.Config.Entrypoint, []string{"/usr/local/bin/probe"}) || len(cfg.Config.Cmd) != 0 {
+		t.Errorf("entrypoint %q cmd %q", cfg.Config.Entrypoint, cfg.Config.Cmd)
+	}
+}
+
+// TestProbeImageRunsInChroot extracts the probe image and runs the probe in it as root and as
+// nobody: the image's set-user-ID nnp must give nobody euid 0 (no no_new_privs here), and the
+// write test must land in, and be removed from, the image's root.
+func TestProbeImageRunsInChroot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("chroot needs root")
+	}
+	root := extractImage(t, builtByName(t, "probe").Image)
+	run := func(cred *syscall.Credential, only string) map[string]probeAttempt {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "/usr/local/bin/probe", "-only", only)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: root, Credential: cred}
+		cmd.Dir = "/"
+		cmd.Env = []string{DefaultPath}
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("probe in the image: %v\n%s", err, out)
+		}
+		var rep struct {
+			Status   map[string]string
+			Attempts []probeAttempt
+		}
+		if err := json.Unmarshal(out, &rep); err != nil {
+			t.Fatalf("probe output %q: %v", out, err)
+		}
+		got := map[string]probeAttempt{}
+		for _, a := range rep.Attempts {
+			got[a.Name] = a
+		}
+		return got
+	}
+
+	got := run(nil, "write-rootfs,setuid-gain,io_uring-fallback")
+	if a := got["write-rootfs"]; !a.OK {
+		t.Errorf("write-rootfs as root: %+v", a)
+	}
+	if a := got["setuid-gain"]; a.OK || a.Errno != "" || a.Detail != "running as root: not applicable" {
+		t.Errorf("setuid-gain as root: %+v", a)
+	}
+	if a := got["io_uring-fallback"]; !a.OK {
+		t.Errorf("io_uring-fallback: %+v", a)
+	}
+
+	got = run(&syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}, "write-rootfs,setuid-gain")
+	if a := got["setuid-gain"]; !a.OK || !strings.Contains(a.Detail, `"Effective uid: 0"`) {
+		t.Errorf("setuid-gain as nobody: %+v", a)
+	}
+	if a := got["write-rootfs"]; a.OK || a.Errno != "EACCES" {
+		t.Errorf("write-rootfs as nobody: %+v", a)
+	}
+	if _, err := os.Lstat(filepath.Join(root, ".probe-write-test")); err == nil {
+		t.Error("/.probe-write-test was left in the image root")
+	}
+}
+
+// probeAttempt is one attempt of the probe's report.
+type probeAttempt struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Errno  string `json:"errno"`
+	Detail string `json:"detail"`
+}
+
+// extractImage writes the image's file system to a new directory, with owners and set-user-ID
+// bits, and returns it.
+func extractImage(t *testing.T, img v1.Image) string {
+	t.Helper()
+	root := t.TempDir()
+	if err := os.Chmod(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, layers := imageFS(t, img)
+	for _, layer := range layers {
+		for _, e := range layer {
+			p := filepath.Join(root, e.hdr.Name)
+			mode := os.FileMode(e.hdr.Mode).Perm()
+			if e.hdr.Mode&0o4000 != 0 {
+				mode |= os.ModeSetuid
+			}
+			if e.hdr.Mode&0o2000 != 0 {
+				mode |= os.ModeSetgid
+			}
+			if e.hdr.Mode&0o1000 != 0 {
+				mode |= os.ModeSticky
+			}
+			var err error
+			switch e.hdr.Typeflag {
+			case tar.TypeDir:
+				if err = os.MkdirAll(p, 0o755); err == nil {
+					err = os.Chmod(p, mode)
+				}
+			case tar.TypeReg:
+				os.Remove(p)
+				if err = os.WriteFile(p, e.data, 0o600); err == nil {
+					// chown clears the set-user-ID bit, so it comes first.
+					if err = os.Lchown(p, e.hdr.Uid, e.hdr.Gid); err == nil {
+						err = os.Chmod(p, mode)
+					}
+				}
+			case tar.TypeLink:
+				os.Remove(p)
+				err = os.Link(filepath.Join(root, e.hdr.Linkname), p)
+			case tar.TypeSymlink:
+				err = os.Symlink(e.hdr.Linkname, p)
+			}
+			if err != nil {
+				t.Fatalf("extracting %s: %v", e.hdr.Name, err)
+			}
+		}
+	}
+	return root
+}
+
+func TestProjectWebserverImage(t *testing.T) {
+	b := builtByName(t, "webserver")
+	files, _ := imageFS(t, b.Image)
+	e, ok := files["usr/local/bin/webserver"]
+	if !ok {
+		t.Fatal("/usr/local/bin/webserver missing")
+	}
+	assertStatic(t, "webserver", e.data)
+	if string(files["var/www/index.html"].data) != webserverIndex {
+		t.Errorf("/var/www/index.html is %q", files["var/www/index.html"].data)
+	}
+	cfg := configOf(t, b.Image)
+	if len(cfg.Config.Entrypoint) == 0 || cfg.Config.Entrypoint[0] != "/usr/local/bin/webserver" ||
+		!slices.Contains(cfg.Config.Entrypoint, "-root=/var/www") || !slices.Equal(cfg.Config.Cmd, []string{"-listen=:8080"}) {
+		t.Errorf("entrypoint %q cmd %q; want the port in the command, so that container args replace it", cfg.Config.Entrypoint, cfg.Config.Cmd)
+	}
+	if _, ok := cfg.Config.ExposedPorts["8080/tcp"]; !ok {
+		t.Errorf("exposed ports %v", cfg.Config.ExposedPorts)
 	}
 }
 

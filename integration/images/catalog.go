@@ -131,8 +131,38 @@ func Catalog() []Definition {
 			Config: Config{Cmd: []string{"sh"}, User: "1000"},
 		},
 
-		// Project images are added here, e.g.
-		//   {Name: "probe", Refs: []string{"hardened.test/probe:latest"}, Base: Busybox, ...},
+		// Project images.
+		{
+			Name: "probe",
+			Refs: []string{"hardened.test/probe:latest"},
+			Purpose: "project hardening tests: /usr/local/bin/probe prints as JSON the capability, no_new_privs and seccomp " +
+				"state and which escape-relevant syscalls and files the container can use; /usr/local/bin/nnp is the " +
+				"set-user-ID root helper its setuid-gain attempt runs (as a non-root USER)",
+			Base: Busybox,
+			Files: []File{
+				{Path: "/usr/local/bin/probe", Tool: ToolProbe},
+				{Path: "/usr/local/bin/nnp", Tool: ToolNNP, Mode: fs.ModeSetuid | 0o755},
+				// Read by the io_uring-fallback attempt when the runtime does not bind-mount one.
+				{Path: "/etc/hostname", Content: "probe\n"},
+			},
+			Config: Config{Entrypoint: []string{"/usr/local/bin/probe"}},
+		},
+		{
+			Name: "webserver",
+			Refs: []string{"hardened.test/webserver:latest"},
+			Purpose: "project tests that real programs keep working under the hardened runtime: the static Go webserver " +
+				"serving /var/www on port 8080; the port is the -listen flag, so container args [\"-listen=:9090\"] move it",
+			Base: Busybox,
+			Files: []File{
+				{Path: "/usr/local/bin/webserver", Tool: ToolWebserver},
+				{Path: "/var/www/index.html", Content: webserverIndex},
+			},
+			Config: Config{
+				Entrypoint:   []string{"/usr/local/bin/webserver", "-name=webserver", "-root=/var/www"},
+				Cmd:          []string{"-listen=:8080"},
+				ExposedPorts: []string{"8080/tcp"},
+			},
+		},
 	}
 }
 
@@ -168,6 +198,9 @@ const nginxIndex = `<!DOCTYPE html>
 </body>
 </html>
 `
+
+// webserverIndex is the page of the hardened.test/webserver image.
+const webserverIndex = "<html><body><h1>hardened webserver</h1></body></html>\n"
 
 // marked defines a cri-tools test image: busybox plus an empty marker file.
 func marked(name, marker string, refs ...string) Definition {

@@ -1,6 +1,7 @@
 package images
 
 import (
+	"io/fs"
 	"runtime"
 	"slices"
 	"strings"
@@ -92,6 +93,41 @@ func TestCatalogProjectImages(t *testing.T) {
 	}
 	if served["docker.io/library/busybox:latest"] == served["registry.k8s.io/e2e-test-images/busybox:1.29-2"] {
 		t.Error("the project busybox and critest's busybox share a definition, so removing one by ID in CRI would remove the other")
+	}
+	for ref, name := range map[string]string{
+		"hardened.test/probe:latest":     "probe",
+		"hardened.test/webserver:latest": "webserver",
+	} {
+		if served[ref] != name {
+			t.Errorf("%s is served by %q, want the %s image", ref, served[ref], name)
+		}
+	}
+}
+
+// TestCatalogProbeDefinition checks what the hardening tests rely on in the probe image: the
+// probe as entrypoint and a set-user-ID root nnp for its setuid-gain attempt.
+func TestCatalogProbeDefinition(t *testing.T) {
+	var def *Definition
+	for _, d := range Catalog() {
+		if d.Name == "probe" {
+			def = &d
+		}
+	}
+	if def == nil {
+		t.Fatal("no probe image")
+	}
+	if def.Base != Busybox || !slices.Equal(def.Config.Entrypoint, []string{"/usr/local/bin/probe"}) || def.Config.User != "" {
+		t.Errorf("probe image: base %v, entrypoint %q, user %q", def.Base, def.Config.Entrypoint, def.Config.User)
+	}
+	files := map[string]File{}
+	for _, f := range def.Files {
+		files[f.Path] = f
+	}
+	if f := files["/usr/local/bin/probe"]; f.Tool != ToolProbe {
+		t.Errorf("/usr/local/bin/probe is %+v", f)
+	}
+	if f := files["/usr/local/bin/nnp"]; f.Tool != ToolNNP || f.Mode != fs.ModeSetuid|0o755 || f.UID != 0 {
+		t.Errorf("/usr/local/bin/nnp is %+v, want the nnp tool set-user-ID root", f)
 	}
 }
 

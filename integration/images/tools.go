@@ -25,10 +25,11 @@ const (
 	ToolIpcs      = "ipcs"      // util-linux ipcs subset, missing from Debian's busybox
 	ToolWebserver = "webserver" // nginx and httpd stand-in
 	ToolNNP       = "nnp"       // prints the effective UID (e2e-test-images/nonewprivs)
+	ToolProbe     = "probe"     // reports as JSON what a container can do (hardening tests)
 )
 
 // toolNames lists every tool; all are built together.
-var toolNames = []string{ToolIpcs, ToolNNP, ToolPause, ToolPgrep, ToolWebserver}
+var toolNames = []string{ToolIpcs, ToolNNP, ToolPause, ToolPgrep, ToolProbe, ToolWebserver}
 
 //go:embed tools
 var toolSources embed.FS

@@ -3,6 +3,7 @@ package images
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -183,5 +185,93 @@ func TestWebserverBinary(t *testing.T) {
 	}
 	if _, err := os.Stat(pidFile); !os.IsNotExist(err) {
 		t.Errorf("pid file left behind (%v)", err)
+	}
+}
+
+// TestProbeBinary runs the built probe: its attempt list and one JSON report.
+func TestProbeBinary(t *testing.T) {
+	bin := toolBinary(t, ToolProbe)
+	out, err := exec.Command(bin, "-list").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := strings.Fields(string(out))
+	for _, want := range []string{"unshare-userns-mount", "cgroup-release-agent", "io_uring_setup", "setuid-gain", "io_uring-fallback"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("-list lacks %s: %q", want, names)
+		}
+	}
+	out, err = exec.Command(bin, "-only", "io_uring_setup,io_uring-fallback").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Status   map[string]string `json:"status"`
+		Attempts []probeAttempt    `json:"attempts"`
+	}
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("probe output %q: %v", out, err)
+	}
+	if rep.Status["CapEff"] == "" || len(rep.Attempts) != 2 || rep.Attempts[0].Name != "io_uring_setup" || !rep.Attempts[1].OK {
+		t.Errorf("probe report %s", out)
+	}
+}
+
+// TestProjectWebserverPort runs the webserver with the hardened.test/webserver entrypoint and a
+// different port in the arguments, as a container's args would give it.
+func TestProjectWebserverPort(t *testing.T) {
+	var def Definition
+	for _, d := range Catalog() {
+		if d.Name == "webserver" {
+			def = d
+		}
+	}
+	if len(def.Config.Entrypoint) == 0 {
+		t.Fatal("no webserver image")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte(webserverIndex), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The entrypoint's -root points into the image; the later flag wins.
+	args := append(slices.Clone(def.Config.Entrypoint[1:]), "-listen="+addr, "-root="+dir)
+	cmd := exec.Command(toolBinary(t, ToolWebserver), args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}()
+	client := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 2 * time.Second}
+	var body []byte
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := client.Get("http://" + addr + "/")
+		if err == nil {
+			body, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("webserver %q not serving on %s: %v (stderr %q)", args, addr, err, stderr.String())
+		}
+	}
+	if string(body) != webserverIndex {
+		t.Errorf("GET / = %q", body)
 	}
 }
