@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/containerd/containerd/v2/core/containers"
