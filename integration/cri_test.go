@@ -287,6 +287,26 @@ func TestCRIClassFromEveryConfigSource(t *testing.T) {
 			if r.Class != tc.class || string(r.Mode) != tc.mode || r.Decision != "allowed" || r.Event != "create" {
 				t.Fatalf("audit record %+v, want class %s mode %s allowed at create", r, tc.class, tc.mode)
 			}
+			// Every hardening change is recorded, from what to what (in audit
+			// mode as the changes enforce mode would make).
+			changed := map[string]bool{}
+			for _, c := range r.Changes {
+				changed[c.Field] = true
+			}
+			for _, f := range []string{"linux.seccomp", "root.readonly", "process.noNewPrivileges", "process.capabilities.bounding", `mounts["/tmp"]`} {
+				if !changed[f] {
+					t.Errorf("audit record lacks the change of %s: %+v", f, r.Changes)
+				}
+			}
+			// Enforce mode applies them; audit mode only records them.
+			want := "NoNewPrivs:\t1 Seccomp:\t2"
+			if tc.mode == "audit" {
+				want = "NoNewPrivs:\t0 Seccomp:\t0"
+			}
+			out, err := l.crictl(ctx, "exec", id, "sh", "-c", "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status | tr '\\n' ' '")
+			if err != nil || !strings.Contains(out, want) {
+				t.Errorf("status in the container %q (%v), want %q", out, err, want)
+			}
 			l.stopRemove(t, ctx, id)
 		})
 	}

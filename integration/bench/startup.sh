@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2317  # functions called from traps and via "$fn" look unreachable
 # integration/bench/startup.sh — container start cost of the hardened runtime against the stock
-# runc shim, measured interleaved in one run of the lab.
+# runc shim, with and without seccomp on either side, measured interleaved in one run of the lab.
 #
 # Usage (as root, with the lab up: `make lab-up` or `integration/lab/lab.sh up`):
 #
@@ -9,38 +9,75 @@
 #
 #   -n RUNS     counted runs per variant and measurement (default 25)
 #   -o FILE     also write the samples and statistics as JSON to FILE
-#   -w WARMUP   uncounted warm-up runs per variant before each measurement (default 2)
+#   -w WARMUP   uncounted warm-up rounds before each measurement (default 2)
 #   -t SECONDS  timeout of every single command (default 60; image pulls get 3x)
 #   -m LIST     measurements to run, comma separated: ctr, cri (default ctr,cri)
 #
-# Measurements (each variant pair runs back to back, the order inside a pair alternates:
-# stock,hardened / hardened,stock / ... so slow drift of the machine cancels out):
+# Variants (the hardened class installs a seccomp filter, plain `ctr run` with the stock shim
+# none: the two seccomp variants separate the filter from the rest of the hardening):
+#
+#   runc                stock shim, no seccomp profile
+#   runc+seccomp        stock shim with containerd's RuntimeDefault profile
+#   hardened            hardened shim with the lab's node class ($LAB_HARDENED_CLASS_DIR)
+#   hardened-noseccomp  hardened shim with a copy of that class plus `[seccomp] profile = "none"`
+#                       (written to the run's work dir under $LAB_RUN)
+#
+# Each round runs every variant once; the order changes every round (the rows of a balanced
+# 4x4 Latin square, i.e. the base order runc, runc+seccomp, hardened-noseccomp, hardened with
+# the variants rotated by one per round): over 4 rounds each variant takes every position once
+# and follows every other variant once, so slow drift of the machine and carry-over from the
+# previous run cancel out.
+#
+# Measurements:
 #
 #   ctr   `ctr -n bench run --rm IMAGE ID true`, start to exit, in the private containerd
 #         namespace `bench`;
-#           stock:    --runtime io.containerd.runc.v2 --runc-binary $LAB_RUNC --runc-root $LAB_RUNC_ROOT
-#           hardened: --runtime io.containerd.hardened.v2   (no options: the shim reads its node
-#                     class file from $LAB_HARDENED_CLASS_DIR)
+#           runc:               --runtime io.containerd.runc.v2 --runc-binary $LAB_RUNC --runc-root $LAB_RUNC_ROOT
+#           runc+seccomp:       the same plus --seccomp
+#           hardened:           --runtime io.containerd.hardened.v2   (no options: the shim reads
+#                               its node class file from $LAB_HARDENED_CLASS_DIR)
+#           hardened-noseccomp: --runtime io.containerd.hardened.v2 --runtime-config-path FILE
 #         always with --fifo-dir under $LAB_RUN (never /run/containerd/fifo).
 #   cri   crictl runp --runtime HANDLER + create + start of one busybox container running
-#         `sleep 300`, timed from before runp until start returns (handlers `runc` and
-#         `hardened`); the pod is then removed (not timed). crictl runs inside the lab netns.
+#         `sleep 300`, timed from before runp until start returns; the pod is then removed (not
+#         timed). crictl runs inside the lab netns. Handlers: runc (runc, runc+seccomp),
+#         hardened (hardened), hardened-file (hardened-noseccomp). runc+seccomp sets
+#         linux.security_context.seccomp = {profile_type: 0} (RuntimeDefault) in the container
+#         AND the pod config: the hardened class puts its filter on the pod's pause container
+#         too. For hardened-noseccomp the hardened-file handler's class file
+#         ($LAB_FILE_CLASS_CONFIG) is replaced by FILE while the cri measurement runs and
+#         restored afterwards (also on failure or Ctrl-C; not if someone else changed it
+#         meanwhile). Do not run tests that use hardened-file in the same lab meanwhile.
 #
-# Output: one line per measurement (medians, p10/p90 in ms, n = successful counted runs, ratio of
-# the medians hardened/stock), e.g.
-#   ctr run --rm true      runc 131.2 ms (n=25 p10 125.0 p90 140.3)   hardened 133.0 ms (n=25 p10 127.9 p90 143.2)   ratio 1.014   errors runc=0 hardened=0
-# ("errors" counts failed runs, warm-up included).
+# Before the warm-up of each measurement, one container per variant shows the Seccomp mode of
+# its processes (/proc/PID/status: 0 = none, 2 = filter), expected 0 for runc and
+# hardened-noseccomp and 2 for the others: ctr prints the container's /proc/self/status; cri
+# reads it via `crictl exec` (exec-self) and from the host for the container's init and the
+# pod's sandbox (pause). A mismatch makes the exit status 1.
+#
+# Output (stdout, one line each, first word = measurement; medians, p10/p90 in ms, n = successful
+# counted runs, errors = failed runs, warm-up included), e.g.
+#   seccomp-check ctr  runc+seccomp        self Seccomp=2 filters=1   want 2  ok
+#   ctr  variant       runc                median 131.2 ms  p10 125.0  p90 140.3  n=25  errors=0
+#   ctr  ratio         hardened/runc          1.014
+#   ctr  ratio         hardened/runc+seccomp  1.005
+#   ctr  seccomp-cost  hardened  +1.1 ms  (median hardened - median hardened-noseccomp; ...)
+#   ctr  seccomp-cost  runc      +0.6 ms  (median runc+seccomp - median runc; ...)
+# seccomp-cost is the difference of the medians; in parentheses also the median of the
+# per-round differences (rounds where both variants succeeded), which drift affects less.
 # Percentiles interpolate linearly between order statistics (numpy's default). Times come from
-# `date +%s%N` around each run: the ~1 ms cost of forking `date` is in both variants alike (the
+# `date +%s%N` around each run: the ~1 ms cost of forking `date` is in all variants alike (the
 # JSON reports it as timer_overhead_ms). Errors of failed runs go to stderr verbatim; a variant
 # that fails more than max(3, RUNS/4) times ends that measurement. Exit status: 0 if every
-# run succeeded, 1 otherwise, 2 on usage errors or when the lab is not up. The table goes to
-# stdout, progress and errors to stderr. One run at a time per lab ($LAB_RUN/bench.lock).
+# run succeeded and every seccomp check matched, 1 otherwise, 2 on usage errors or when the lab
+# is not up. The table goes to stdout, progress and errors to stderr. One run at a time per lab
+# ($LAB_RUN/bench.lock).
 #
 # Cleanup (also on Ctrl-C / failure): containers, tasks and snapshots of this run, pods (found by
 # the label hardened-bench.run=<run tag>), the busybox image and the `bench` namespace, the images
 # it pulled into the CRI (k8s.io) namespace unless they were there before, the cgroup parents of
-# the `bench` namespace if this run created them, and its work directory under $LAB_RUN.
+# the `bench` namespace if this run created them, the hardened-file class file (restored), and
+# its work directory under $LAB_RUN.
 #
 # Environment: LAB_NAME / LAB_RUN select the lab like lab.sh does; BENCH_IMAGE overrides the image
 # (default docker.io/library/busybox:latest, served by the lab registry).
@@ -58,6 +95,7 @@ IMAGE=${BENCH_IMAGE:-docker.io/library/busybox:latest}
 NS=bench                      # containerd namespace of the ctr measurement
 POD_NS=bench                  # CRI pod metadata namespace
 LABEL=hardened-bench.run
+VARIANTS=(runc runc+seccomp hardened hardened-noseccomp)
 
 die() { printf 'startup.sh: ERROR: %s\n' "$*" >&2; exit 2; }
 warn() { printf 'startup.sh: WARNING: %s\n' "$*" >&2; }
@@ -102,9 +140,12 @@ NOT_UP="the lab is not up ($ENV_FILE): run 'make lab-up' or 'integration/lab/lab
 [[ -f $ENV_FILE ]] || die "$NOT_UP"
 # shellcheck disable=SC1090
 . "$ENV_FILE"
-for v in LAB_BIN LAB_RUN LAB_NETNS_PATH LAB_HOSTS_DIR LAB_RUNC LAB_RUNC_ROOT CONTAINERD_ADDRESS CRI_CONFIG_FILE; do
+for v in LAB_BIN LAB_RUN LAB_NETNS_PATH LAB_HOSTS_DIR LAB_RUNC LAB_RUNC_ROOT CONTAINERD_ADDRESS CRI_CONFIG_FILE \
+	LAB_HARDENED_CLASS_DIR; do
 	[[ -n ${!v:-} ]] || die "$ENV_FILE does not set $v (lab.sh and this script out of step?)"
 done
+((DO_CRI == 0)) || [[ -n ${LAB_FILE_CLASS_CONFIG:-} ]] ||
+	die "$ENV_FILE does not set LAB_FILE_CLASS_CONFIG (lab.sh and this script out of step?)"
 CTR_BIN=$LAB_BIN/ctr
 CRICTL_BIN=$LAB_BIN/crictl
 
@@ -128,6 +169,11 @@ p=$(lab_problem)
 for b in "$CTR_BIN" "$CRICTL_BIN" "$LAB_RUNC"; do [[ -x $b ]] || die "$b is missing (integration/lab/lab.sh build)"; done
 HARDENED_SHIM=${LAB_HARDENED_SHIM:-$LAB_BIN/containerd-shim-hardened-v2}
 [[ -x $HARDENED_SHIM ]] || die "$HARDENED_SHIM is missing (integration/lab/lab.sh build)"
+NODE_CLASS=$LAB_HARDENED_CLASS_DIR/containerd-shim-hardened-v2.toml
+[[ -f $NODE_CLASS ]] || die "the hardened node class file $NODE_CLASS is missing (lab.sh up writes it)"
+if ((DO_CRI)); then
+	[[ -f $LAB_FILE_CLASS_CONFIG ]] || die "the hardened-file class file $LAB_FILE_CLASS_CONFIG is missing (lab.sh up writes it)"
+fi
 
 # ---------------------------------------------------------------------------------------------
 # helpers
@@ -167,6 +213,46 @@ cri_has_image() { crictl inspecti "$1" >/dev/null 2>&1; }
 CRI_PULLED=()
 
 # ---------------------------------------------------------------------------------------------
+# the hardened-file class file (cri hardened-noseccomp): swapped while the cri measurement runs
+# ---------------------------------------------------------------------------------------------
+NOSECCOMP_CLASS=              # FILE: the node class plus [seccomp] profile = "none"
+FILE_CLASS_BACKUP=            # set while $LAB_FILE_CLASS_CONFIG holds FILE
+
+# file_class_swap: back up $LAB_FILE_CLASS_CONFIG and put FILE in its place (atomically).
+file_class_swap() {
+	local f=$LAB_FILE_CLASS_CONFIG
+	cp -p -- "$f" "$f.bench-orig" || return 1
+	FILE_CLASS_BACKUP=$f.bench-orig
+	if ! { cp -- "$NOSECCOMP_CLASS" "$f.bench-tmp" && chmod --reference="$f" "$f.bench-tmp" && mv -f -- "$f.bench-tmp" "$f"; }; then
+		rm -f -- "$f.bench-tmp"
+		file_class_restore
+		return 1
+	fi
+	info "hardened-file class $f replaced by the no-seccomp class for the cri measurement (backup $FILE_CLASS_BACKUP)"
+}
+
+# file_class_restore: put the backup back, unless someone else changed the file meanwhile.
+file_class_restore() {
+	[[ -n $FILE_CLASS_BACKUP ]] || return 0
+	local f=$LAB_FILE_CLASS_CONFIG
+	if [[ -e $f ]] && ! cmp -s -- "$f" "$NOSECCOMP_CLASS" && ! cmp -s -- "$f" "$FILE_CLASS_BACKUP"; then
+		warn "$f was changed by someone else while the benchmark ran: not restored; the original is $FILE_CLASS_BACKUP"
+		FILE_CLASS_BACKUP=
+		return 1
+	fi
+	if cp -p -- "$FILE_CLASS_BACKUP" "$f.bench-tmp" && mv -f -- "$f.bench-tmp" "$f"; then
+		rm -f -- "$FILE_CLASS_BACKUP"
+		info "hardened-file class $f restored"
+		FILE_CLASS_BACKUP=
+	else
+		rm -f -- "$f.bench-tmp"
+		warn "cannot restore $f: the original is $FILE_CLASS_BACKUP"
+		FILE_CLASS_BACKUP=
+		return 1
+	fi
+}
+
+# ---------------------------------------------------------------------------------------------
 # cleanup (EXIT/INT/TERM)
 # ---------------------------------------------------------------------------------------------
 CLEANED=0
@@ -180,6 +266,8 @@ cleanup() {
 	for pod in $(crictl pods --label "$LABEL=$TAG" -q 2>/dev/null); do
 		crictl rmp -f "$pod" >/dev/null 2>&1 || warn "cannot remove pod $pod"
 	done
+	# the hardened-file class file (after the pods: none of this run uses it any more)
+	file_class_restore
 	# ctr containers/tasks of this run
 	for id in $(ctr -n "$NS" containers ls -q 2>/dev/null | grep -E "^bench-$TAG-"); do
 		ctr -n "$NS" tasks kill -a -s SIGKILL "$id" >/dev/null 2>&1
@@ -224,6 +312,11 @@ cleanup() {
 # taken before the traps, so a refused run cleans up nothing of the running one
 exec 7>>"$LAB_RUN/bench.lock"
 flock -n 7 || die "another integration/bench/startup.sh is running against this lab ($LAB_RUN/bench.lock)"
+# a backup left by a run that could not restore it: the file may still be the no-seccomp one
+((DO_CRI == 0)) || [[ ! -e $LAB_FILE_CLASS_CONFIG.bench-orig ]] || {
+	rm -f "$LAB_RUN/bench.lock"
+	die "$LAB_FILE_CLASS_CONFIG.bench-orig exists: an earlier run could not restore $LAB_FILE_CLASS_CONFIG; check and restore it by hand, then remove the .bench-orig file"
+}
 # Traps run in the context of the interrupted command, whose output may be redirected to a
 # file: they write to the script's own stdout/stderr, saved as fds 9 and 8.
 exec 8>&2 9>&1
@@ -244,94 +337,253 @@ FIFO_DIR=$WORK/fifo
 mkdir -p "$FIFO_DIR" "$WORK/logs" "$WORK/samples"
 ERRF=$WORK/last.err
 
+# FILE: a copy of the node class without any [seccomp] table of its own, plus profile "none".
+NOSECCOMP_CLASS=$WORK/hardened-noseccomp.toml
+grep -qE '^[[:space:]]*seccomp[[:space:]]*\.' "$NODE_CLASS" &&
+	die "$NODE_CLASS sets seccomp.* as dotted keys: cannot derive the no-seccomp class from it"
+{
+	awk '/^[[:space:]]*\[/ { skip = ($0 ~ /^[[:space:]]*\[[[:space:]]*seccomp[[:space:]]*\]/) } !skip' "$NODE_CLASS"
+	printf '\n[seccomp]\nprofile = "none"\n'
+} >"$NOSECCOMP_CLASS" || die "cannot write $NOSECCOMP_CLASS"
+
+# ---------------------------------------------------------------------------------------------
+# the variants
+# ---------------------------------------------------------------------------------------------
+# seccomp mode expected in the variant's containers (/proc/PID/status Seccomp: 0 none, 2 filter)
+want_seccomp() { case $1 in runc | hardened-noseccomp) echo 0 ;; *) echo 2 ;; esac; }
+
+# ctr_runtime_args VARIANT: sets RT to the ctr run flags of VARIANT.
+RT=()
+ctr_runtime_args() {
+	case $1 in
+	runc) RT=(--runtime io.containerd.runc.v2 --runc-binary "$LAB_RUNC" --runc-root "$LAB_RUNC_ROOT") ;;
+	runc+seccomp) RT=(--runtime io.containerd.runc.v2 --runc-binary "$LAB_RUNC" --runc-root "$LAB_RUNC_ROOT" --seccomp) ;;
+	hardened) RT=(--runtime io.containerd.hardened.v2) ;;
+	hardened-noseccomp) RT=(--runtime io.containerd.hardened.v2 --runtime-config-path "$NOSECCOMP_CLASS") ;;
+	*) die "internal: unknown variant $1" ;;
+	esac
+}
+cri_handler() { case $1 in runc | runc+seccomp) echo runc ;; hardened) echo hardened ;; hardened-noseccomp) echo hardened-file ;; esac; }
+
+# runtime/options of a variant, for the JSON report
+variant_runtime() {
+	case $1/$2 in
+	ctr/runc | ctr/runc+seccomp) echo io.containerd.runc.v2 ;;
+	ctr/hardened*) echo io.containerd.hardened.v2 ;;
+	cri/*) cri_handler "$2" ;;
+	esac
+}
+variant_options() {
+	case $1/$2 in
+	*/runc) echo "no seccomp profile" ;;
+	ctr/runc+seccomp) echo "ctr run --seccomp (containerd RuntimeDefault)" ;;
+	cri/runc+seccomp) echo "seccomp {profile_type: 0} (RuntimeDefault) in pod and container config" ;;
+	ctr/hardened) echo "no runtime options: node class $NODE_CLASS" ;;
+	cri/hardened) echo "handler hardened: node class $NODE_CLASS" ;;
+	ctr/hardened-noseccomp) echo "--runtime-config-path: node class + [seccomp] profile = \"none\"" ;;
+	cri/hardened-noseccomp) echo "handler hardened-file, its class file replaced by: node class + [seccomp] profile = \"none\"" ;;
+	esac
+}
+
 # ---------------------------------------------------------------------------------------------
 # one run of each measurement; on success DUR_NS holds the time
 # ---------------------------------------------------------------------------------------------
 DUR_NS=0
 
+# ctr_rm ID: removes what a failed `ctr run --rm` left.
+ctr_rm() {
+	ctr -n "$NS" tasks kill -a -s SIGKILL "$1" >/dev/null 2>&1 || true
+	ctr -n "$NS" tasks rm -f "$1" >/dev/null 2>&1 || true
+	ctr -n "$NS" containers rm "$1" >/dev/null 2>&1 || true
+}
+
 # ctr_once VARIANT ID
 ctr_once() {
 	local v=$1 id=$2 t0 t1 rc=0
-	local -a rt
-	case $v in
-	runc) rt=(--runtime io.containerd.runc.v2 --runc-binary "$LAB_RUNC" --runc-root "$LAB_RUNC_ROOT") ;;
-	hardened) rt=(--runtime io.containerd.hardened.v2) ;;
-	esac
+	ctr_runtime_args "$v"
 	t0=$(now_ns)
-	ctr -n "$NS" run --rm --fifo-dir "$FIFO_DIR" "${rt[@]}" "$IMAGE" "$id" true </dev/null >"$ERRF" 2>&1 || rc=$?
+	ctr -n "$NS" run --rm --fifo-dir "$FIFO_DIR" "${RT[@]}" "$IMAGE" "$id" true </dev/null >"$ERRF" 2>&1 || rc=$?
 	t1=$(now_ns)
 	if ((rc != 0)); then
 		((rc == 124 || rc == 137)) && echo "(timed out after ${TMO}s: rc $rc)" >>"$ERRF"
-		ctr -n "$NS" tasks kill -a -s SIGKILL "$id" >/dev/null 2>&1 || true
-		ctr -n "$NS" tasks rm -f "$id" >/dev/null 2>&1 || true
-		ctr -n "$NS" containers rm "$id" >/dev/null 2>&1 || true
+		ctr_rm "$id"
 		return 1
 	fi
 	DUR_NS=$((t1 - t0))
 }
 
-# cri_once HANDLER NAME
-cri_once() {
-	local h=$1 name=$2 t0 t1 pod c rc=0 podf=$WORK/$2.pod.json ctrf=$WORK/$2.ctr.json
+# cri_configs VARIANT NAME PODF CTRF: the pod and container configs of VARIANT.
+cri_configs() {
+	local v=$1 name=$2 sc='{}'
+	[[ $v == runc+seccomp ]] && sc='{security_context: {seccomp: {profile_type: 0}}}'
 	mkdir -p "$WORK/logs/$name" || return 1
-	jq -n --arg name "$name" --arg ns "$POD_NS" --arg lkey "$LABEL" --arg tag "$TAG" --arg logdir "$WORK/logs/$name" '{
-		metadata: {name: $name, namespace: $ns, uid: ($name + "-uid"), attempt: 0},
-		labels: {($lkey): $tag}, log_directory: $logdir, linux: {}}' >"$podf" || return 1
-	jq -n --arg image "$IMAGE" --arg lkey "$LABEL" --arg tag "$TAG" '{
-		metadata: {name: "sleeper"}, image: {image: $image}, command: ["sleep", "300"],
-		labels: {($lkey): $tag}, log_path: "sleeper.log", linux: {}}' >"$ctrf" || return 1
+	jq -n --arg name "$name" --arg ns "$POD_NS" --arg lkey "$LABEL" --arg tag "$TAG" --arg logdir "$WORK/logs/$name" "{
+		metadata: {name: \$name, namespace: \$ns, uid: (\$name + \"-uid\"), attempt: 0},
+		labels: {(\$lkey): \$tag}, log_directory: \$logdir, linux: $sc}" >"$3" || return 1
+	jq -n --arg image "$IMAGE" --arg lkey "$LABEL" --arg tag "$TAG" "{
+		metadata: {name: \"sleeper\"}, image: {image: \$image}, command: [\"sleep\", \"300\"],
+		labels: {(\$lkey): \$tag}, log_path: \"sleeper.log\", linux: $sc}" >"$4" || return 1
+}
+
+# cri_rmp POD NAME: removes the pod (a pod runp failed to report is found by name).
+cri_rmp() {
+	local pod=$1
+	[[ -n $pod ]] || pod=$(crictl pods --name "^$2\$" -q 2>/dev/null | head -1)
+	if [[ -n $pod ]]; then
+		crictl rmp -f "$pod" >/dev/null 2>"$WORK/rmp.err" || { warn "crictl rmp -f $pod failed:"; cat "$WORK/rmp.err" >&2; }
+	fi
+}
+
+# cri_once VARIANT NAME
+cri_once() {
+	local v=$1 name=$2 t0 t1 pod='' c rc=0 podf=$WORK/$2.pod.json ctrf=$WORK/$2.ctr.json h
+	h=$(cri_handler "$v")
+	cri_configs "$v" "$name" "$podf" "$ctrf" || return 1
 	t0=$(now_ns)
 	pod=$(crictl runp --runtime "$h" "$podf" 2>"$ERRF") &&
 		c=$(crictl create "$pod" "$ctrf" "$podf" 2>"$ERRF") &&
 		crictl start "$c" >/dev/null 2>"$ERRF" || rc=$?
 	t1=$(now_ns)
 	((rc == 124 || rc == 137)) && echo "(timed out after ${TMO}s: rc $rc)" >>"$ERRF"
-	# not timed: remove the pod (and its container); a pod runp failed to report is found by name
-	[[ -n ${pod:-} ]] || pod=$(crictl pods --name "^$name\$" -q 2>/dev/null | head -1)
-	if [[ -n ${pod:-} ]]; then
-		crictl rmp -f "$pod" >/dev/null 2>"$WORK/rmp.err" || { warn "crictl rmp -f $pod failed:"; cat "$WORK/rmp.err" >&2; }
-	fi
+	# not timed: remove the pod (and its container)
+	cri_rmp "$pod" "$name"
+	rm -f "$podf" "$ctrf"
 	((rc == 0)) || return 1
 	DUR_NS=$((t1 - t0))
 }
 
-# measure KEY LABEL FUNC: warm-up, then RUNS interleaved pairs; samples (ns) in $WORK/samples/KEY.VARIANT
+# ---------------------------------------------------------------------------------------------
+# seccomp check: one container per variant, untimed; results in CHECK_LINE / CHECK_JSON
+# ---------------------------------------------------------------------------------------------
+CHECK_LINES=()
+CHECK_FAILED=0
+
+# seccomp_of: "MODE FILTERS" from a /proc/PID/status on stdin ("?" when absent)
+seccomp_of() { awk '/^Seccomp:/ {s = $2} /^Seccomp_filters:/ {f = $2} END {print (s == "" ? "?" : s), (f == "" ? "?" : f)}'; }
+
+# check_record KEY VARIANT WANT ERROR "WHERE MODE FILTERS"...
+check_record() {
+	local key=$1 v=$2 want=$3 err=$4 verdict=ok text="" w s f j
+	shift 4
+	local -a procs=()
+	for w in "$@"; do
+		read -r w s f <<<"$w"
+		text+="$w Seccomp=$s filters=$f   "
+		procs+=("$(jq -nc --arg w "$w" --arg s "$s" --arg f "$f" '{process: $w, seccomp: ($s | tonumber? // null), filters: ($f | tonumber? // null)}')")
+		[[ $s == "$want" ]] || verdict=MISMATCH
+	done
+	[[ -n $err ]] && verdict=ERROR text="($err)   "
+	[[ $verdict == ok ]] || CHECK_FAILED=1
+	CHECK_LINES+=("$(printf 'seccomp-check %-4s %-19s %s want %s  %s' "$key" "$v" "$text" "$want" "$verdict")")
+	info "${CHECK_LINES[-1]}"
+	j=$(printf '%s\n' "${procs[@]}" | jq -sc --arg v "$v" --argjson want "$want" --arg verdict "$verdict" --arg err "$err" \
+		'{variant: $v, want: $want, result: $verdict, processes: ., error: (if $err == "" then null else $err end)}')
+	echo "$j" >>"$WORK/check.$key.jsonl"
+}
+
+# ctr_check VARIANT: the container prints its own /proc/self/status.
+ctr_check() {
+	local v=$1 id=bench-$TAG-ctr-check-${1//+/-} rc=0 out=$WORK/check.out
+	ctr_runtime_args "$v"
+	ctr -n "$NS" run --rm --fifo-dir "$FIFO_DIR" "${RT[@]}" "$IMAGE" "$id" cat /proc/self/status </dev/null >"$out" 2>"$ERRF" || rc=$?
+	if ((rc != 0)); then
+		cat "$out" >>"$ERRF"
+		report_error "seccomp check ctr ($v)"
+		ctr_rm "$id"
+		check_record ctr "$v" "$(want_seccomp "$v")" "ctr run failed: rc $rc"
+		return 0
+	fi
+	check_record ctr "$v" "$(want_seccomp "$v")" "" "self $(seccomp_of <"$out")"
+}
+
+# cri_check VARIANT: crictl exec cat /proc/self/status in the container, plus the container's
+# init and the pod's sandbox from the host.
+cri_check() {
+	local v=$1 name=bench-$TAG-cri-check-${1//+/-} pod='' c='' err="" pid spid self init sbx
+	local podf=$WORK/$name.pod.json ctrf=$WORK/$name.ctr.json
+	cri_configs "$v" "$name" "$podf" "$ctrf" || err="cannot write the configs"
+	if [[ -z $err ]]; then
+		if ! pod=$(crictl runp --runtime "$(cri_handler "$v")" "$podf" 2>"$ERRF"); then err="runp failed"
+		elif ! c=$(crictl create "$pod" "$ctrf" "$podf" 2>"$ERRF"); then err="create failed"
+		elif ! crictl start "$c" >/dev/null 2>"$ERRF"; then err="start failed"
+		elif ! self=$(crictl exec "$c" cat /proc/self/status 2>"$ERRF" | seccomp_of) || [[ $self == "? ?" ]]; then err="exec failed"
+		else
+			pid=$(crictl inspect "$c" 2>/dev/null | jq -r '.info.pid // empty')
+			spid=$(crictl inspectp "$pod" 2>/dev/null | jq -r '.info.pid // empty')
+			init=$(seccomp_of 2>/dev/null <"/proc/${pid:-0}/status" || echo '? ?')
+			sbx=$(seccomp_of 2>/dev/null <"/proc/${spid:-0}/status" || echo '? ?')
+		fi
+	fi
+	[[ -z $err ]] || report_error "seccomp check cri ($v)"
+	cri_rmp "$pod" "$name"
+	rm -f "$podf" "$ctrf"
+	if [[ -n $err ]]; then
+		check_record cri "$v" "$(want_seccomp "$v")" "$err"
+	else
+		check_record cri "$v" "$(want_seccomp "$v")" "" "exec-self $self" "init $init" "sandbox $sbx"
+	fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# measure KEY LABEL FUNC: seccomp check, warm-up, then RUNS rounds of all variants;
+# samples ("ROUND NS" lines) in $WORK/samples/KEY.VARIANT
+# ---------------------------------------------------------------------------------------------
+# round_order R: the variants in the order of round R (R may be negative: warm-up). Rows of a
+# balanced (Williams) Latin square: base order 0, 1, n-1, 2, n-2, ... with every index + R mod n.
+round_order() {
+	local r=$1 n=${#VARIANTS[@]} j b
+	ORDER=()
+	for ((j = 0; j < n; j++)); do
+		if ((j == 0)); then b=0; elif ((j % 2)); then b=$(((j + 1) / 2)); else b=$((n - j / 2)); fi
+		ORDER+=("${VARIANTS[((b + r) % n + n) % n]}")
+	done
+}
+
 declare -A FAILS
 PROGRESS=0
 [[ -t 2 ]] && PROGRESS=1
 measure() {
-	local key=$1 label=$2 fn=$3 i v total=$((WARMUP + RUNS)) counted name
-	local -a order
-	: >"$WORK/samples/$key.runc"
-	: >"$WORK/samples/$key.hardened"
-	FAILS[$key.runc]=0 FAILS[$key.hardened]=0
-	info "$label: $WARMUP warm-up + $RUNS counted runs per variant, pairs alternate runc/hardened"
+	local key=$1 label=$2 fn=$3 check=$4 i v total=$((WARMUP + RUNS)) counted name f
+	local -a ORDER
+	for v in "${VARIANTS[@]}"; do
+		: >"$WORK/samples/$key.$v"
+		FAILS[$key.$v]=0
+	done
+	info "$label: seccomp check, one container per variant"
+	for v in "${VARIANTS[@]}"; do "$check" "$v"; done
+	round_order 0
+	info "$label: $WARMUP warm-up + $RUNS counted rounds of ${#VARIANTS[@]} variants, order rotating (first round: ${ORDER[*]})"
 	for ((i = 0; i < total; i++)); do
-		if ((i % 2 == 0)); then order=(runc hardened); else order=(hardened runc); fi
+		round_order $((i - WARMUP))
 		counted=$((i >= WARMUP))
-		for v in "${order[@]}"; do
+		for v in "${ORDER[@]}"; do
 			name=bench-$TAG-$key-$v-$i
+			name=${name//+/-}
 			if "$fn" "$v" "$name"; then
-				((counted)) && echo "$DUR_NS" >>"$WORK/samples/$key.$v"
+				((counted)) && echo "$((i - WARMUP)) $DUR_NS" >>"$WORK/samples/$key.$v"
 			else
-				report_error "$label ($v, run $((i + 1))/$total$( ((counted)) || echo ', warm-up'))"
-				FAILS[$key.$v]=$((FAILS[$key.$v] + 1))
+				report_error "$label ($v, round $((i + 1))/$total$( ((counted)) || echo ', warm-up'))"
+				f=$((${FAILS[$key.$v]} + 1))
+				FAILS[$key.$v]=$f
 				[[ -z $(lab_problem) ]] || { warn "stopping: the lab went away"; return 1; }
-				if ((FAILS[$key.$v] > MAX_FAIL)); then
-					warn "$label: $v failed ${FAILS[$key.$v]} times (> $MAX_FAIL), ending this measurement"
+				if ((f > MAX_FAIL)); then
+					warn "$label: $v failed $f times (> $MAX_FAIL), ending this measurement"
 					return 1
 				fi
 			fi
 		done
-		((PROGRESS)) && printf '\r# %s: %d/%d pairs ' "$label" $((i + 1)) "$total" >&2
+		((PROGRESS)) && printf '\r# %s: %d/%d rounds ' "$label" $((i + 1)) "$total" >&2
 	done
 	((PROGRESS)) && printf '\n' >&2
-	info "$label: done (failures: runc ${FAILS[$key.runc]}, hardened ${FAILS[$key.hardened]})"
+	local s=""
+	for v in "${VARIANTS[@]}"; do s+=" $v ${FAILS[$key.$v]},"; done
+	info "$label: done (failures:${s%,})"
 }
 
-# stats FILE: n median p10 p90 mean min max (ms), linear interpolation between order statistics
+# stats FILE [COLUMN]: n median p10 p90 mean min max (ms) of the ns values in COLUMN (default 2),
+# linear interpolation between order statistics
 stats() {
-	sort -n "$1" | awk '
+	awk -v c="${2:-2}" '{print $c}' "$1" | sort -g | awk '
 		function q(p,   h, lo) { h = (n - 1) * p; lo = int(h); return (lo + 1 < n) ? x[lo] + (h - lo) * (x[lo + 1] - x[lo]) : x[lo] }
 		{ x[n++] = $1 / 1e6; s += $1 / 1e6 }
 		END {
@@ -340,15 +592,19 @@ stats() {
 		}'
 }
 
+# paired A B: "ROUND NS" lines of B - A for the rounds where both succeeded
+paired() { awk 'NR == FNR { a[$1] = $2; next } ($1 in a) { print $1, $2 - a[$1] }' "$1" "$2"; }
+
 # ---------------------------------------------------------------------------------------------
 # main
 # ---------------------------------------------------------------------------------------------
 T_START=$(date -u +%FT%TZ)
 info "lab $LAB_NAME ($ENV_FILE), containerd $CONTAINERD_ADDRESS, run tag $TAG, work dir $WORK"
-info "hardened shim $HARDENED_SHIM ($(date -r "$HARDENED_SHIM" '+%F %T')); class files: $(find "${LAB_HARDENED_CLASS_DIR:-/nonexistent}" -maxdepth 1 -name '*.toml' 2>/dev/null | tr '\n' ' ')"
+info "hardened shim $HARDENED_SHIM ($(date -r "$HARDENED_SHIM" '+%F %T')); class files: $(find "$LAB_HARDENED_CLASS_DIR" -maxdepth 1 -name '*.toml' 2>/dev/null | tr '\n' ' ')"
+info "hardened-noseccomp class: $NOSECCOMP_CLASS"
 
 # timer overhead: back-to-back `date` pairs
-for i in $(seq 21); do a=$(now_ns); b=$(now_ns); echo $((b - a)); done >"$WORK/timer"
+for i in $(seq 21); do a=$(now_ns); b=$(now_ns); echo "$i $((b - a))"; done >"$WORK/timer"
 TIMER_MS=$(stats "$WORK/timer" | awk '{print $2}')
 
 MEAS_KEYS=()
@@ -374,40 +630,83 @@ if ((DO_CRI)); then
 fi
 
 rc=0
-((DO_CTR)) && { measure ctr "${MEAS_LABEL[ctr]}" ctr_once || rc=1; }
-((DO_CRI)) && { [[ -n $(lab_problem) ]] || measure cri "${MEAS_LABEL[cri]}" cri_once || rc=1; }
+((DO_CTR)) && { measure ctr "${MEAS_LABEL[ctr]}" ctr_once ctr_check || rc=1; }
+if ((DO_CRI)) && [[ -z $(lab_problem) ]]; then
+	if file_class_swap; then
+		measure cri "${MEAS_LABEL[cri]}" cri_once cri_check || rc=1
+		file_class_restore || rc=1
+	else
+		warn "cannot replace $LAB_FILE_CLASS_CONFIG: no cri measurement"
+		rc=1
+	fi
+fi
 T_END=$(date -u +%FT%TZ)
 
 # ---------------------------------------------------------------------------------------------
 # report
 # ---------------------------------------------------------------------------------------------
-echo "# container start cost, hardened vs stock runc shim: median ms (n, p10, p90); ratio = hardened/stock median"
-echo "# $RUNS counted runs per variant (+$WARMUP warm-up), pairs interleaved with alternating order; $(nproc) CPUs, kernel $(uname -r); timer overhead ${TIMER_MS} ms"
+((CHECK_FAILED)) && rc=1
+echo "# container start cost per variant: median ms (p10, p90, n = successful counted runs, errors = failed runs incl. warm-up)"
+echo "# $RUNS counted rounds (+$WARMUP warm-up), ${#VARIANTS[@]} variants interleaved, order rotated each round (balanced Latin square); $(nproc) CPUs, kernel $(uname -r); timer overhead ${TIMER_MS} ms"
+echo "# runc = stock shim, no seccomp | runc+seccomp = stock shim, containerd RuntimeDefault | hardened = hardened shim, node class | hardened-noseccomp = hardened shim, node class + [seccomp] profile=\"none\""
+for key in "${MEAS_KEYS[@]}"; do echo "# $key = ${MEAS_LABEL[$key]}"; done
+printf '%s\n' "${CHECK_LINES[@]}"
 JSON_MEAS=$WORK/meas.jsonl
 : >"$JSON_MEAS"
+# shellcheck disable=SC2059  # the format is the first argument
+fmt_num() { if [[ $2 == null ]]; then echo n/a; else printf "$1" "$2"; fi; }
 for key in "${MEAS_KEYS[@]}"; do
-	read -r rn rmed rp10 rp90 rmean rmin rmax < <(stats "$WORK/samples/$key.runc")
-	read -r hn hmed hp10 hp90 hmean hmin hmax < <(stats "$WORK/samples/$key.hardened")
-	rf=${FAILS[$key.runc]:-0} hf=${FAILS[$key.hardened]:-0}
-	((rn == RUNS && hn == RUNS && rf == 0 && hf == 0)) || rc=1
-	ratio=null
-	if [[ $rmed != null && $hmed != null ]]; then ratio=$(awk -v a="$hmed" -v b="$rmed" 'BEGIN{printf "%.3f", a / b}'); fi
-	fmt() { if [[ $2 == null ]]; then printf '%s n/a (n=0)' "$1"; else printf '%s %.1f ms (n=%d p10 %.1f p90 %.1f)' "$1" "$2" "$3" "$4" "$5"; fi; }
-	printf '%-22s %s   %s   ratio %s   errors runc=%d hardened=%d\n' "${MEAS_LABEL[$key]}" \
-		"$(fmt runc "$rmed" "$rn" "$rp10" "$rp90")" "$(fmt hardened "$hmed" "$hn" "$hp10" "$hp90")" \
-		"${ratio/null/n/a}" "$rf" "$hf"
-	jq -nc --arg key "$key" --arg mlabel "${MEAS_LABEL[$key]}" --argjson ratio "$ratio" \
-		--rawfile rs "$WORK/samples/$key.runc" --rawfile hs "$WORK/samples/$key.hardened" \
-		--argjson rstat "[$rn,$rmed,$rp10,$rp90,$rmean,$rmin,$rmax,$rf]" \
-		--argjson hstat "[$hn,$hmed,$hp10,$hp90,$hmean,$hmin,$hmax,$hf]" '
-		def st($s; $raw; $variant; $handler):
-			{variant: $variant, runtime: $handler, n: $s[0], failures: $s[7], median_ms: $s[1], p10_ms: $s[2],
+	declare -A MED=()
+	vjson=$WORK/variants.$key.jsonl
+	: >"$vjson"
+	for v in "${VARIANTS[@]}"; do
+		read -r n med p10 p90 mean min max < <(stats "$WORK/samples/$key.$v")
+		f=${FAILS[$key.$v]:-0}
+		((n == RUNS && f == 0)) || rc=1
+		MED[$v]=$med
+		if [[ $med == null ]]; then
+			printf '%-4s variant       %-19s n/a  n=0  errors=%d\n' "$key" "$v" "$f"
+		else
+			printf '%-4s variant       %-19s median %6.1f ms  p10 %6.1f  p90 %6.1f  n=%d  errors=%d\n' "$key" "$v" "$med" "$p10" "$p90" "$n" "$f"
+		fi
+		jq -nc --arg v "$v" --arg rt "$(variant_runtime "$key" "$v")" --arg opts "$(variant_options "$key" "$v")" \
+			--rawfile raw "$WORK/samples/$key.$v" --argjson s "[$n,$med,$p10,$p90,$mean,$min,$max,$f]" '
+			($raw | split("\n") | map(select(length > 0) | split(" ") | map(tonumber))) as $rows |
+			{variant: $v, runtime: $rt, options: $opts, n: $s[0], failures: $s[7], median_ms: $s[1], p10_ms: $s[2],
 			 p90_ms: $s[3], mean_ms: $s[4], min_ms: $s[5], max_ms: $s[6],
-			 samples_ms: [$raw | split("\n")[] | select(length > 0) | tonumber / 1e6]};
+			 samples_ms: [$rows[] | .[1] / 1e6], rounds: [$rows[] | .[0]]}' >>"$vjson"
+	done
+	ratio() { if [[ ${MED[$1]} != null && ${MED[$2]} != null ]]; then awk -v a="${MED[$1]}" -v b="${MED[$2]}" 'BEGIN{printf "%.3f", a / b}'; else echo null; fi; }
+	diffm() { if [[ ${MED[$1]} != null && ${MED[$2]} != null ]]; then awk -v a="${MED[$1]}" -v b="${MED[$2]}" 'BEGIN{printf "%.3f", a - b}'; else echo null; fi; }
+	r_hr=$(ratio hardened runc)
+	r_hs=$(ratio hardened runc+seccomp)
+	d_h=$(diffm hardened hardened-noseccomp)
+	d_r=$(diffm runc+seccomp runc)
+	paired "$WORK/samples/$key.hardened-noseccomp" "$WORK/samples/$key.hardened" >"$WORK/paired.$key.hardened"
+	paired "$WORK/samples/$key.runc" "$WORK/samples/$key.runc+seccomp" >"$WORK/paired.$key.runc"
+	read -r pn_h pd_h pl_h ph_h _ < <(stats "$WORK/paired.$key.hardened")
+	read -r pn_r pd_r pl_r ph_r _ < <(stats "$WORK/paired.$key.runc")
+	printf '%-4s ratio         %-22s %7s\n' "$key" hardened/runc "$(fmt_num %.3f "$r_hr")"
+	printf '%-4s ratio         %-22s %7s\n' "$key" hardened/runc+seccomp "$(fmt_num %.3f "$r_hs")"
+	printf '%-4s seccomp-cost  %-9s %7s ms  (median hardened - median hardened-noseccomp; per-round differences: median %s, p10 %s, p90 %s ms, n=%d)\n' \
+		"$key" hardened "$(fmt_num %+.1f "$d_h")" "$(fmt_num %+.1f "$pd_h")" "$(fmt_num %+.1f "$pl_h")" "$(fmt_num %+.1f "$ph_h")" "$pn_h"
+	printf '%-4s seccomp-cost  %-9s %7s ms  (median runc+seccomp - median runc; per-round differences: median %s, p10 %s, p90 %s ms, n=%d)\n' \
+		"$key" runc "$(fmt_num %+.1f "$d_r")" "$(fmt_num %+.1f "$pd_r")" "$(fmt_num %+.1f "$pl_r")" "$(fmt_num %+.1f "$ph_r")" "$pn_r"
+	[[ -f $WORK/check.$key.jsonl ]] || : >"$WORK/check.$key.jsonl"
+	jq -nc --arg key "$key" --arg mlabel "${MEAS_LABEL[$key]}" \
+		--slurpfile vs "$vjson" --slurpfile checks "$WORK/check.$key.jsonl" \
+		--argjson r_hr "$r_hr" --argjson r_hs "$r_hs" --argjson d_h "$d_h" --argjson d_r "$d_r" \
+		--argjson p_h "[$pn_h,$pd_h,$pl_h,$ph_h]" --argjson p_r "[$pn_r,$pd_r,$pl_r,$ph_r]" '
+		def v($name): $vs | map(select(.variant == $name)) | .[0];
+		def pd($p): {n: $p[0], median_ms: $p[1], p10_ms: $p[2], p90_ms: $p[3]};
 		{key: $key, label: $mlabel,
-		 stock: st($rstat; $rs; "runc"; (if $key == "ctr" then "io.containerd.runc.v2" else "runc" end)),
-		 hardened: st($hstat; $hs; "hardened"; (if $key == "ctr" then "io.containerd.hardened.v2" else "hardened" end)),
-		 ratio_median: $ratio}' >>"$JSON_MEAS"
+		 stock: v("runc"), stock_seccomp: v("runc+seccomp"), hardened: v("hardened"), hardened_noseccomp: v("hardened-noseccomp"),
+		 ratio_median: $r_hr,
+		 ratios: {"hardened/runc": $r_hr, "hardened/runc+seccomp": $r_hs},
+		 seccomp_cost_ms: {"hardened - hardened-noseccomp": $d_h, "runc+seccomp - runc": $d_r},
+		 seccomp_cost_paired_ms: {"hardened - hardened-noseccomp": pd($p_h), "runc+seccomp - runc": pd($p_r)},
+		 seccomp_check: $checks}' >>"$JSON_MEAS"
+	unset MED
 done
 
 if [[ -n $OUT ]]; then
@@ -417,12 +716,15 @@ if [[ -n $OUT ]]; then
 		--arg shim "$HARDENED_SHIM" --arg shim_mtime "$(date -r "$HARDENED_SHIM" -u +%FT%TZ)" \
 		--arg shim_sha "$(sha256sum "$HARDENED_SHIM" | cut -d' ' -f1)" \
 		--arg runc "$("$LAB_RUNC" --version 2>/dev/null | head -1)" \
+		--rawfile noseccomp "$NOSECCOMP_CLASS" --arg variants "${VARIANTS[*]}" \
 		--arg containerd "$("$CTR_BIN" --address "$CONTAINERD_ADDRESS" version 2>/dev/null | awk '/^Server:/{s=1} s && /Version:/{print $2; exit}')" '{
 		tool: "integration/bench/startup.sh", start: $t_start, end: $t_end, runs: $runs, warmup: $warmup,
-		order: "pairs interleaved, order alternating runc,hardened / hardened,runc", image: $image,
-		host: $host, kernel: $kernel, cpus: $cpus, timer_overhead_ms: $timer,
+		variants: ($variants | split(" ")),
+		order: "rounds of all variants; round r runs the variants with indices (0, 1, 3, 2) + r mod 4 (balanced Latin square: each variant once in every position and once after every other variant per 4 rounds)",
+		image: $image, host: $host, kernel: $kernel, cpus: $cpus, timer_overhead_ms: $timer,
 		lab: {name: $lab, containerd: $containerd, runc: $runc, hardened_shim: $shim,
-		      hardened_shim_mtime: $shim_mtime, hardened_shim_sha256: $shim_sha},
+		      hardened_shim_mtime: $shim_mtime, hardened_shim_sha256: $shim_sha,
+		      hardened_noseccomp_class: $noseccomp},
 		measurements: .}' "$JSON_MEAS" >"$WORK/report.json" || die "cannot assemble the JSON report"
 	cp "$WORK/report.json" "$OUT" || die "cannot write $OUT"
 	info "JSON report: $OUT"
