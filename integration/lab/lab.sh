@@ -484,10 +484,10 @@ imports = []
           BinaryName = "$BIN/runc"
           Root = "$RUNC_ROOT"
           SystemdCgroup = false
-      # Hardened classes. `hardened` and `hardened-audit` send no options: each shim binary
+      # Hardened classes. "hardened" and "hardened-audit" send no options: each shim binary
       # name reads its node class file from \$CONTAINERD_SHIM_HARDENED_CONFIG_DIR (containerd's
       # CRI must send runc-style options for user-namespaced pods, which excludes inline
-      # options). `hardened-inline` (ConfigBody) and `hardened-file` (ConfigPath) test the other
+      # options). "hardened-inline" (ConfigBody) and "hardened-file" (ConfigPath) test the other
       # two ways to configure a class.
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.hardened]
         runtime_type = "io.containerd.hardened.v2"
