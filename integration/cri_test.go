@@ -75,19 +75,10 @@ func podConfig(name, logDir string) map[string]any {
 // runPod starts a pod sandbox with the given runtime handler.
 func runPod(t *testing.T, ctx context.Context, handler string) *criPod {
 	t.Helper()
-	l := requireLab(t)
-	name := uniqueName(t)
-	logDir := filepath.Join(l.Run, "pod-logs", name)
-	if err := os.MkdirAll(logDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cfg := podConfig(name, logDir)
-	out, err := l.crictl(ctx, "runp", "--runtime", handler, writeJSON(t, cfg))
+	p, out, err := tryRunPod(t, ctx, handler, nil)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v\n%s", err, out)
 	}
-	p := &criPod{id: strings.TrimSpace(lastLine(out)), name: name, handler: handler, logDir: logDir, config: cfg}
-	t.Cleanup(func() { p.remove(t) })
 	return p
 }
 
