@@ -74,6 +74,14 @@ func Generate() (*moby.Seccomp, error) {
 		base = append(base, r)
 	}
 	p.Syscalls = append(base, add...)
+	// Native ABIs only: the 32-bit compat ABIs (x86 and x32 on amd64, arm on
+	// arm64) have syscall tables and compat code of their own with their own
+	// escapes (CVE-2014-0038, x32 recvmmsg), are rarely needed by container
+	// workloads, and every extra architecture multiplies the filter runc
+	// compiles for each container.
+	for i := range p.ArchMap {
+		p.ArchMap[i].SubArches = nil
+	}
 	return p, nil
 }
 
