@@ -76,7 +76,6 @@ var DefaultCapabilities = []string{
 var DefaultWritablePaths = []WritablePath{
 	{Path: "/tmp", SizeBytes: 64 << 20},
 	{Path: "/run", SizeBytes: 16 << 20},
-	{Path: "/var/run", SizeBytes: 16 << 20},
 }
 
 // RestrictedCapabilities is the restricted preset.
@@ -133,19 +132,33 @@ func linux(spec *specs.Spec) *specs.Linux {
 	return spec.Linux
 }
 
-// restoreProcMasks puts containerd's default masked and read-only paths back
-// on a spec whose /proc is unmasked (procMount: Unmasked).
+// restoreProcMasks adds every one of containerd's default masked and
+// read-only paths a spec lacks: an unmasked /proc (procMount: Unmasked) gets
+// them all, a partly masked one the missing ones.
 func restoreProcMasks(spec *specs.Spec, o *Options) ([]Change, error) {
-	if o.UnmaskedProc != policy.UnmaskedProcRestore || !policy.ProcUnmasked(&policy.Input{Spec: spec}) {
+	if o.UnmaskedProc != policy.UnmaskedProcRestore {
 		return nil, nil
 	}
 	masked, readonly := DefaultProcMasks()
 	l := linux(spec)
-	changes := []Change{
-		{Field: "linux.maskedPaths", From: l.MaskedPaths, To: masked},
-		{Field: "linux.readonlyPaths", From: l.ReadonlyPaths, To: readonly},
+	var changes []Change
+	for _, list := range []struct {
+		field    string
+		paths    *[]string
+		defaults []string
+	}{{"linux.maskedPaths", &l.MaskedPaths, masked}, {"linux.readonlyPaths", &l.ReadonlyPaths, readonly}} {
+		merged := slices.Clone(*list.paths)
+		for _, p := range list.defaults {
+			if !slices.Contains(merged, p) {
+				merged = append(merged, p)
+			}
+		}
+		if len(merged) == len(*list.paths) {
+			continue
+		}
+		changes = append(changes, Change{Field: list.field, From: *list.paths, To: merged})
+		*list.paths = merged
 	}
-	l.MaskedPaths, l.ReadonlyPaths = masked, readonly
 	return changes, nil
 }
 

@@ -80,3 +80,22 @@ func TestCtrHardened(t *testing.T) {
 		}
 	}
 }
+
+// TestCtrHostRootRefused: `ctr run --rootfs /` would make the host's root file
+// system the container's; it is refused before anything runs.
+func TestCtrHostRootRefused(t *testing.T) {
+	l := requireLab(t)
+	ctx := testContext(t)
+	id := uniqueName(t)
+	t.Cleanup(func() { l.assertNoLeftovers(t, testNamespace, id) })
+	out, err := l.ctr(ctx, "-n", testNamespace, "run", "--rm", "--runtime", runtimeType, "--runtime-config-path", classConfig,
+		"--fifo-dir", l.FIFODir, "--rootfs", "/", id, "/bin/true")
+	if err == nil {
+		t.Fatalf("ctr run --rootfs / succeeded: %s", out)
+	}
+	for _, want := range []string{"refused by hostPathVolumes", `the root file system comes from host path "/"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}

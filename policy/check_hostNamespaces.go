@@ -56,6 +56,28 @@ func checkHostNamespaces(in *Input) []Violation {
 			add(field, ns.Path, fmt.Sprintf("joins the host's %s namespace through %q (%s=true)", k.kind, ns.Path, k.podField))
 		}
 	}
+	// Joining any other host namespace by path (mount, uts, cgroup, user,
+	// time) is refused as well.
+	for _, ns := range nss {
+		kind := string(ns.Type)
+		if ns.Path == "" || kind == "network" || kind == "pid" || kind == "ipc" {
+			continue
+		}
+		field := fmt.Sprintf("linux.namespaces[%q].path", kind)
+		id, err := in.Host.Namespace(ns.Path)
+		if err != nil {
+			add(field, ns.Path, fmt.Sprintf("cannot verify the %s namespace at %q: %v", kind, ns.Path, err))
+			continue
+		}
+		hosts, err := in.Host.HostNamespaces(kind)
+		if err != nil {
+			add(field, ns.Path, fmt.Sprintf("cannot read the host's %s namespace: %v", kind, err))
+			continue
+		}
+		if slices.Contains(hosts, id) {
+			add(field, ns.Path, fmt.Sprintf("joins the host's %s namespace through %q", kind, ns.Path))
+		}
+	}
 	for _, m := range in.Spec.Mounts {
 		if isHostShm(in.Host, m) {
 			add(mountField(m, "source"), m.Source, fmt.Sprintf("bind-mounts the host's /dev/shm at %q (hostIPC=true)", m.Destination))

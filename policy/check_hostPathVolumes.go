@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -38,14 +39,30 @@ var pseudoFilesystems = map[string]bool{
 	"cgroup": true, "cgroup2": true,
 }
 
+// kernelFSPlace is where the kernel file systems that expose the host may be
+// mounted: a second proc has no masks, a second sysfs or cgroup mount no
+// read-only remount.
+var kernelFSPlace = map[string]string{
+	"proc": "/proc", "sysfs": "/sys", "cgroup": "/sys/fs/cgroup", "cgroup2": "/sys/fs/cgroup",
+}
+
 // maxBackingDepth bounds how many bind-mount hops are followed.
 const maxBackingDepth = 4
 
 func checkHostPathVolumes(in *Input) []Violation {
 	var vs []Violation
+	if r := in.Spec.Root; r != nil && filepath.IsAbs(r.Path) && in.Bundle != "" && !within(filepath.Clean(r.Path), filepath.Clean(in.Bundle)) {
+		vs = append(vs, Violation{Check: "hostPathVolumes", Field: "root.path", Value: r.Path,
+			Reason: fmt.Sprintf("the root file system comes from host path %q, outside the container's bundle", r.Path)})
+	}
 	hp := newHostPaths(in)
 	for _, m := range in.Spec.Mounts {
 		if !isBind(m) {
+			if want, ok := kernelFSPlace[m.Type]; ok && path.Clean("/"+m.Destination) != want {
+				vs = append(vs, Violation{Check: "hostPathVolumes", Field: mountField(m, "destination"), Value: m.Destination,
+					Reason: fmt.Sprintf("mounts a %s file system at %q; it may only be mounted at %q, where the runtime masks it", m.Type, m.Destination, want)})
+				continue
+			}
 			if pseudoFilesystems[m.Type] {
 				continue
 			}
@@ -83,8 +100,8 @@ func newHostPaths(in *Input) *hostPaths {
 		kubelet:   resolveOrClean(in.Host, in.Options.KubeletRoot),
 		ctrdRoot:  resolveOrClean(in.Host, in.Options.ContainerdRoot),
 		ctrdState: resolveOrClean(in.Host, in.StateDir),
-		podUID:    in.annotation(AnnotationSandboxUID),
-		sandbox:   in.annotation(AnnotationSandboxID),
+		podUID:    in.PodUID(),
+		sandbox:   in.SandboxID(),
 	}
 	return h
 }
@@ -113,7 +130,18 @@ func (h *hostPaths) refuse(m specs.Mount) string {
 	if !filepath.IsAbs(m.Source) {
 		return fmt.Sprintf("has a relative source %q", m.Source)
 	}
-	src := resolveOrClean(h.in.Host, m.Source)
+	if within(filepath.Clean(m.Source), "/proc") {
+		// /proc/<pid>/root and /cwd are magic links into other mount
+		// namespaces: no path check can follow them.
+		return fmt.Sprintf("comes from %q, under /proc", m.Source)
+	}
+	src, err := h.in.Host.Resolve(filepath.Clean(m.Source))
+	if err != nil {
+		return fmt.Sprintf("comes from host path %q, which cannot be resolved: %v", m.Source, err)
+	}
+	if within(src, "/proc") {
+		return fmt.Sprintf("comes from %q, which resolves under /proc (%q)", m.Source, src)
+	}
 	why, ok := h.classify(src, 0)
 	if ok {
 		return ""

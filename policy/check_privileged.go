@@ -2,6 +2,8 @@ package policy
 
 import (
 	"fmt"
+	"path"
+	"sort"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -33,10 +35,10 @@ func checkPrivileged(in *Input) []Violation {
 		}
 	}
 	for _, m := range in.Spec.Mounts {
-		switch {
-		case m.Destination == "/sys" && m.Type == "sysfs" && !readOnly(m):
+		switch dest := path.Clean("/" + m.Destination); {
+		case dest == "/sys" && m.Type == "sysfs" && !readOnly(m):
 			add(mountField(m, "options"), "rw", `sysfs is mounted read-write at "/sys" (securityContext.privileged=true)`)
-		case m.Destination == "/sys/fs/cgroup" && (m.Type == "cgroup" || m.Type == "cgroup2") && !readOnly(m):
+		case dest == "/sys/fs/cgroup" && (m.Type == "cgroup" || m.Type == "cgroup2") && !readOnly(m):
 			add(mountField(m, "options"), "rw", `the cgroup file system is mounted read-write at "/sys/fs/cgroup" (securityContext.privileged=true)`)
 		}
 	}
@@ -53,11 +55,30 @@ func checkPrivileged(in *Input) []Violation {
 		}
 		if l.Resources != nil {
 			for i, r := range l.Resources.Devices {
-				if r.Allow && (r.Type == "" || r.Type == "a") && r.Major == nil && r.Minor == nil {
+				if !r.Allow {
+					continue
+				}
+				wildMajor := r.Major == nil || *r.Major < 0
+				switch {
+				case (r.Type == "" || r.Type == "a") && wildMajor:
 					add(fmt.Sprintf("linux.resources.devices[%d]", i), "allow a *:* "+r.Access,
 						"the device cgroup allows access to every host device")
+				case r.Type == "b":
+					add(fmt.Sprintf("linux.resources.devices[%d]", i), "allow b "+r.Access,
+						"the device cgroup allows access to host block devices")
+				case wildMajor:
+					add(fmt.Sprintf("linux.resources.devices[%d]", i), "allow "+r.Type+" *:* "+r.Access,
+						"the device cgroup allows access to every host "+r.Type+" device")
 				}
 			}
+		}
+		if len(l.NetDevices) > 0 {
+			var names []string
+			for n := range l.NetDevices {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			add("linux.netDevices", fmt.Sprint(names), fmt.Sprintf("moves host network device(s) %s into the container", quoteList(names)))
 		}
 	}
 	return vs

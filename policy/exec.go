@@ -53,11 +53,12 @@ func EvaluateExec(container *specs.Process, exec *specs.Process) []Violation {
 	if exec.User.UID == 0 && container.User.UID != 0 {
 		add("process.user.uid", "0", fmt.Sprintf("exec runs as uid 0, the container as uid %d", container.User.UID))
 	}
-	if exec.ApparmorProfile != container.ApparmorProfile && (exec.ApparmorProfile == "" || exec.ApparmorProfile == "unconfined") && container.ApparmorProfile != "" {
+	// An empty profile or label in an exec inherits the container's (runc).
+	if exec.ApparmorProfile == "unconfined" && container.ApparmorProfile != "unconfined" && container.ApparmorProfile != "" {
 		add("process.apparmorProfile", fmt.Sprintf("%q", exec.ApparmorProfile),
 			fmt.Sprintf("exec drops the container's AppArmor profile %q", container.ApparmorProfile))
 	}
-	if exec.SelinuxLabel != container.SelinuxLabel && container.SelinuxLabel != "" {
+	if exec.SelinuxLabel != "" && exec.SelinuxLabel != container.SelinuxLabel && container.SelinuxLabel != "" {
 		add("process.selinuxLabel", exec.SelinuxLabel,
 			fmt.Sprintf("exec changes the SELinux label from %q", container.SelinuxLabel))
 	}

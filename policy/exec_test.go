@@ -32,6 +32,7 @@ func TestEvaluateExec(t *testing.T) {
 		{"switches to root", func(p *specs.Process) { p.User.UID = 0 }, "process.user.uid"},
 		{"drops AppArmor", func(p *specs.Process) { p.ApparmorProfile = "unconfined" }, "process.apparmorProfile"},
 		{"changes SELinux label", func(p *specs.Process) { p.SelinuxLabel = "system_u:system_r:spc_t:s0" }, ""},
+		{"empty AppArmor profile inherits", func(p *specs.Process) { p.ApparmorProfile = "" }, ""},
 		{"proc fd cwd", func(p *specs.Process) { p.Cwd = "/proc/self/fd/5" }, "process.cwd"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

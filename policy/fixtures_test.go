@@ -27,6 +27,8 @@ func newFakeHost() *fakeHost {
 		ns: map[string]NSID{},
 		hostNS: map[string]NSID{
 			"network": {Dev: 4, Ino: 4026531840}, "pid": {Dev: 4, Ino: 4026531836}, "ipc": {Dev: 4, Ino: 4026531839},
+			"uts": {Dev: 4, Ino: 4026531838}, "mount": {Dev: 4, Ino: 4026531841}, "cgroup": {Dev: 4, Ino: 4026531835},
+			"user": {Dev: 4, Ino: 4026531837}, "time": {Dev: 4, Ino: 4026531834},
 		},
 		mounts: []*mountinfo.Info{{ID: 1, Parent: 0, Major: 254, Minor: 0, Root: "/", Mountpoint: "/", FSType: "ext4", Source: "/dev/vda1"}},
 		fsType: map[string]int64{"/": 0xEF53},

@@ -8,6 +8,7 @@ package policy
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -79,6 +80,8 @@ type Input struct {
 	ID string
 	// StateDir is containerd's state directory (derived from the bundle path).
 	StateDir string
+	// Bundle is the container's bundle directory, where its root must be.
+	Bundle string
 	Options  *Options
 	Host     Host
 }
@@ -96,6 +99,30 @@ func (in *Input) annotation(k string) string {
 		return ""
 	}
 	return in.Spec.Annotations[k]
+}
+
+// criIDRE matches containerd CRI's sandbox and container IDs.
+var criIDRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// uidRE matches a Kubernetes pod UID (a UUID, or any single safe path element).
+var uidRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// SandboxID returns the CRI sandbox ID annotation when it is a well-formed
+// CRI ID (64 hex digits), else "": it is joined into host paths.
+func (in *Input) SandboxID() string {
+	if id := in.annotation(AnnotationSandboxID); criIDRE.MatchString(id) {
+		return id
+	}
+	return ""
+}
+
+// PodUID returns the CRI pod UID annotation when it is a single safe path
+// element (no "/", not "." or ".."), else "": it is joined into host paths.
+func (in *Input) PodUID() string {
+	if uid := in.annotation(AnnotationSandboxUID); uidRE.MatchString(uid) && uid != "." && uid != ".." && !strings.Contains(uid, "..") {
+		return uid
+	}
+	return ""
 }
 
 // Subject names the container in messages: `container "app"`, `pod sandbox

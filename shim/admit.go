@@ -88,7 +88,7 @@ func evaluateSpec(ctx context.Context, event string, class *runtimeclass.Class, 
 
 // checkSpec runs the checks only.
 func checkSpec(class *runtimeclass.Class, id, bundle string, spec *specs.Spec) (*policy.Input, []policy.Violation) {
-	in := &policy.Input{Spec: spec, ID: id, StateDir: runtimeclass.StateDir(bundle), Options: class.PolicyOptions(), Host: policy.NodeHost{}}
+	in := &policy.Input{Spec: spec, ID: id, StateDir: runtimeclass.StateDir(bundle), Bundle: bundle, Options: class.PolicyOptions(), Host: policy.NodeHost{}}
 	return in, policy.Evaluate(in)
 }
 

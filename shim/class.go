@@ -24,9 +24,8 @@ func resolveClass(r runtimeclass.Resolver, opts *anypb.Any, bundle string, spec 
 	if runtimeclass.IsClassOptions(opts) {
 		return r.Resolve(opts, bundle)
 	}
-	sandboxID := spec.Annotations[policy.AnnotationSandboxID]
-	if spec.Annotations[policy.AnnotationContainerType] == policy.ContainerTypeContainer && sandboxID != "" &&
-		filepath.Base(sandboxID) == sandboxID && sandboxID != "." && sandboxID != ".." {
+	sandboxID := (&policy.Input{Spec: spec}).SandboxID()
+	if spec.Annotations[policy.AnnotationContainerType] == policy.ContainerTypeContainer && sandboxID != "" {
 		class, err := runtimeclass.LoadSaved(filepath.Join(filepath.Dir(bundle), sandboxID))
 		if err == nil {
 			if err := class.ApplyAny(opts); err != nil {

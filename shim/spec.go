@@ -16,7 +16,9 @@ import (
 
 // Limits on the spec a shim accepts: bounded time and memory for any input.
 const (
-	maxSpecBytes   = 16 << 20
+	maxSpecBytes   = 4 << 20
+	maxSpecArray   = 65536
+	maxSpecDepth   = 64
 	maxSpecMounts  = 2048
 	maxSpecEnv     = 32768
 	maxSpecArgs    = 32768
@@ -49,6 +51,11 @@ func parseSpec(data []byte, source string) (*specs.Spec, error) {
 	}
 	if len(data) > maxSpecBytes {
 		return nil, bad("larger than %d bytes", maxSpecBytes)
+	}
+	// Bound memory before decoding: a few MiB of "[{},{},...]" would
+	// otherwise become gigabytes of structs.
+	if err := checkShape(data); err != nil {
+		return nil, bad("%v", err)
 	}
 	var s specs.Spec
 	if err := json.Unmarshal(data, &s); err != nil {
@@ -110,4 +117,39 @@ func writeBundleSpec(bundle string, s *specs.Spec) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// checkShape walks the JSON tokens once and fails on an array longer than
+// maxSpecArray or nesting deeper than maxSpecDepth.
+func checkShape(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	type frame struct {
+		array bool
+		n     int
+	}
+	var stack []frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			// io.EOF, or a syntax error that json.Unmarshal reports with
+			// its offset.
+			return nil
+		}
+		if d, ok := tok.(json.Delim); ok && (d == ']' || d == '}') {
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		if len(stack) > 0 && stack[len(stack)-1].array {
+			stack[len(stack)-1].n++
+			if stack[len(stack)-1].n > maxSpecArray {
+				return fmt.Errorf("an array has more than %d entries", maxSpecArray)
+			}
+		}
+		if d, ok := tok.(json.Delim); ok {
+			if len(stack) >= maxSpecDepth {
+				return fmt.Errorf("nested more than %d levels deep", maxSpecDepth)
+			}
+			stack = append(stack, frame{array: d == '['})
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -47,12 +48,25 @@ func TestParseSpecBadInput(t *testing.T) {
 			for i := 0; i < 100000; i++ {
 				s.Mounts = append(s.Mounts, specs.Mount{Destination: fmt.Sprintf("/m%d", i), Type: "tmpfs", Source: "tmpfs"})
 			}
-		}), `"mounts" has 100000 entries`},
+		}), `larger than`},
+		{"3000 mounts", huge(func(s *specs.Spec) {
+			for i := 0; i < 3000; i++ {
+				s.Mounts = append(s.Mounts, specs.Mount{Destination: fmt.Sprintf("/m%d", i), Type: "tmpfs", Source: "tmpfs"})
+			}
+		}), `"mounts" has 3000 entries`},
 		{"100k env", huge(func(s *specs.Spec) {
 			for i := 0; i < 100000; i++ {
 				s.Process.Env = append(s.Process.Env, fmt.Sprintf("V%d=x", i))
 			}
-		}), `"process.env" has 100000 entries`},
+		}), `more than 65536 entries`},
+		{"40k env", huge(func(s *specs.Spec) {
+			for i := 0; i < 40000; i++ {
+				s.Process.Env = append(s.Process.Env, fmt.Sprintf("V%d=x", i))
+			}
+		}), `"process.env" has 40000 entries`},
+		{"4.5 MB of empty objects", []byte(`{"mounts":[` + strings.Repeat("{},", 1500000) + `{}]}`), "larger than"},
+		{"1 MiB of empty objects", []byte(`{"mounts":[` + strings.Repeat("{},", 340000) + `{}]}`), "more than 65536 entries"},
+		{"deep nesting", []byte(strings.Repeat("[", 100000) + strings.Repeat("]", 100000)), "nested more than"},
 		{"over the size limit", append([]byte(`{"process":{"args":["`), []byte(strings.Repeat("a", maxSpecBytes))...), "larger than"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -102,5 +116,21 @@ func TestBundleSpecRoundTrip(t *testing.T) {
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 1 {
 		t.Errorf("leftover files: %v", entries)
+	}
+}
+
+// TestParseSpecBoundedMemory: refusing a hostile spec allocates a small
+// multiple of its size, not gigabytes.
+func TestParseSpecBoundedMemory(t *testing.T) {
+	data := []byte(`{"mounts":[` + strings.Repeat("{},", 1500000) + `{}]}`)[:maxSpecBytes]
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	if _, err := parseSpec(data, "x"); err == nil {
+		t.Fatal("accepted")
+	}
+	runtime.ReadMemStats(&after)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 256<<20 {
+		t.Fatalf("allocated %d MiB refusing a %d MiB spec", alloc>>20, len(data)>>20)
 	}
 }
