@@ -76,7 +76,12 @@ var DefaultCapabilities = []string{
 var DefaultWritablePaths = []WritablePath{
 	{Path: "/tmp", SizeBytes: 64 << 20},
 	{Path: "/run", SizeBytes: 16 << 20},
+	{Path: "/var/run", SizeBytes: 16 << 20},
 }
+
+// runAliases are paths that are one directory in most images (/var/run is a
+// symlink to /run): a volume at either covers both.
+var runAliases = map[string]string{"/run": "/var/run", "/var/run": "/run"}
 
 // RestrictedCapabilities is the restricted preset.
 var RestrictedCapabilities = []string{"CAP_NET_BIND_SERVICE"}
@@ -268,19 +273,23 @@ func readOnlyRootfs(spec *specs.Spec, o *Options) ([]Change, error) {
 		spec.Root.Readonly = true
 		changes = append(changes, Change{Field: "root.readonly", From: false, To: true})
 	}
+	existing := slices.Clone(spec.Mounts)
 	for _, w := range o.WritablePaths {
 		// A mount at the path or above it (a volume) is writable already; mounts
 		// below it (e.g. /var/run/secrets under /var/run) must stay on top, so
 		// the tmpfs goes before the first of them.
 		at := len(spec.Mounts)
 		skip := false
-		for i, m := range spec.Mounts {
-			if within(w.Path, m.Destination) {
+		for _, m := range existing {
+			if within(w.Path, m.Destination) || (runAliases[w.Path] != "" && within(runAliases[w.Path], m.Destination)) {
 				skip = true
 				break
 			}
-			if at == len(spec.Mounts) && within(m.Destination, w.Path) {
+		}
+		for i, m := range spec.Mounts {
+			if within(m.Destination, w.Path) {
 				at = i
+				break
 			}
 		}
 		if skip {

@@ -45,7 +45,7 @@ func TestApplyDefaults(t *testing.T) {
 	}
 	want := []string{"linux.maskedPaths", "linux.readonlyPaths", `mounts["/sys"].options`,
 		"process.capabilities.bounding", "process.capabilities.effective", "process.capabilities.permitted", "process.capabilities.ambient",
-		"process.noNewPrivileges", "root.readonly", `mounts["/tmp"]`, `mounts["/run"]`, "linux.seccomp"}
+		"process.noNewPrivileges", "root.readonly", `mounts["/tmp"]`, `mounts["/run"]`, `mounts["/var/run"]`, "linux.seccomp"}
 	if got := fields(ch); !slices.Equal(got, want) {
 		t.Fatalf("changed %v\nwant    %v", got, want)
 	}
@@ -203,23 +203,34 @@ func TestWritablePathsUnderAndOverOtherMounts(t *testing.T) {
 	s := criSpec()
 	s.Mounts = append(s.Mounts,
 		specs.Mount{Destination: "/var/run/secrets/kubernetes.io/serviceaccount", Type: "bind", Source: "/x", Options: []string{"rbind", "ro"}},
-		specs.Mount{Destination: "/tmp", Type: "bind", Source: "/y", Options: []string{"rbind"}},
-		specs.Mount{Destination: "/run", Type: "bind", Source: "/z", Options: []string{"rbind"}})
-	o := DefaultOptions()
-	o.WritablePaths = append(o.WritablePaths, WritablePath{Path: "/var/run", SizeBytes: 1 << 20})
-	if _, err := Apply(s, o, false); err != nil {
+		specs.Mount{Destination: "/tmp", Type: "bind", Source: "/y", Options: []string{"rbind"}})
+	if _, err := Apply(s, DefaultOptions(), false); err != nil {
 		t.Fatal(err)
 	}
 	var dests []string
 	for _, m := range s.Mounts {
 		dests = append(dests, m.Destination+":"+m.Type)
 	}
-	// /tmp and /run are volumes already: no tmpfs over them; /var/run's tmpfs
-	// goes before the service-account mount below it.
+	// /tmp is a volume already: no tmpfs over it; /var/run's tmpfs goes
+	// before the service-account mount below it, /run's at the end.
 	want := []string{"/proc:proc", "/sys:sysfs", "/sys/fs/cgroup:cgroup", "/var/run:tmpfs",
-		"/var/run/secrets/kubernetes.io/serviceaccount:bind", "/tmp:bind", "/run:bind"}
-	// (this test asks for /var/run explicitly)
+		"/var/run/secrets/kubernetes.io/serviceaccount:bind", "/tmp:bind", "/run:tmpfs"}
 	if !slices.Equal(dests, want) {
 		t.Fatalf("mounts %v\nwant   %v", dests, want)
+	}
+}
+
+// TestRunVolumeCoversVarRun: a volume at /run (shared with sidecars) must not
+// be hidden by a tmpfs at /var/run, which most images link to /run.
+func TestRunVolumeCoversVarRun(t *testing.T) {
+	s := criSpec()
+	s.Mounts = append(s.Mounts, specs.Mount{Destination: "/run", Type: "bind", Source: "/pod/run", Options: []string{"rbind"}})
+	if _, err := Apply(s, DefaultOptions(), false); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range s.Mounts {
+		if m.Type == "tmpfs" && (m.Destination == "/run" || m.Destination == "/var/run") {
+			t.Fatalf("tmpfs at %s over the /run volume", m.Destination)
+		}
 	}
 }

@@ -134,9 +134,9 @@ type RootfsConfig struct {
 	// ReadOnlySys mounts /sys and /sys/fs/cgroup read-only. Default true.
 	ReadOnlySys *bool `toml:"read_only_sys"`
 	// WritablePaths are size-limited tmpfs mounts (nosuid, nodev) a
-	// read-only container may write to. Default /tmp (64Mi) and /run
-	// (16Mi; /var/run is a symlink to it in most images); an empty list ([])
-	// means none.
+	// read-only container may write to. Default /tmp (64Mi), /run and
+	// /var/run (16Mi each; a volume at one of /run and /var/run covers both,
+	// as most images link them); an empty list ([]) means none.
 	WritablePaths []WritablePathConfig `toml:"writable_paths"`
 }
 

@@ -176,7 +176,7 @@ func TestWritablePathsEmptyListMeansNone(t *testing.T) {
 		t.Fatalf("%+v %v", o.WritablePaths, err)
 	}
 	d, _ := New(&Config{}, "d", "").HardenOptions()
-	if len(d.WritablePaths) != 2 {
+	if len(d.WritablePaths) != 3 {
 		t.Fatalf("defaults %+v", d.WritablePaths)
 	}
 }
