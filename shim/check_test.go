@@ -91,3 +91,14 @@ func TestRefusalIsPermissionDenied(t *testing.T) {
 		t.Fatal("allowed decision has an error")
 	}
 }
+
+func TestInvokedAs(t *testing.T) {
+	t.Setenv(argv0Env, "")
+	if got := invokedAs(); got != os.Args[0] {
+		t.Fatalf("without the variable: %q", got)
+	}
+	t.Setenv(argv0Env, "/usr/local/bin/containerd-shim-hardened-audit-v2")
+	if got := invokedAs(); got != "/usr/local/bin/containerd-shim-hardened-audit-v2" {
+		t.Fatalf("with the variable: %q", got)
+	}
+}

@@ -27,13 +27,25 @@ import (
 // RuntimeName is the runtime type containerd knows this shim by.
 const RuntimeName = "io.containerd.hardened.v2"
 
+// argv0Env carries the shim's invoked name from its start step to the shim
+// daemon, which runs from the resolved executable.
+const argv0Env = "CONTAINERD_SHIM_HARDENED_ARGV0"
+
+// invokedAs returns the name containerd invoked this shim binary as.
+func invokedAs() string {
+	if a := os.Getenv(argv0Env); a != "" {
+		return a
+	}
+	return os.Args[0]
+}
+
 // maxOptionsSize bounds the runtime options read for -info.
 const maxOptionsSize = 1 << 20
 
 // NewManager returns the shim manager: containerd's runc manager with the
 // runtime class resolved (and its options translated for runc) first.
 func NewManager(name string) cshim.Shim {
-	return &manager{name: name, runc: runcmanager.NewShimManager(name), resolver: runtimeclass.Resolver{Argv0: os.Args[0]}}
+	return &manager{name: name, runc: runcmanager.NewShimManager(name), resolver: runtimeclass.Resolver{Argv0: invokedAs()}}
 }
 
 type manager struct {
@@ -76,6 +88,11 @@ func (m *manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (*
 		return nil, d.err()
 	}
 	if err := class.Save(bundle); err != nil {
+		return nil, err
+	}
+	// The shim daemon is re-executed from the resolved binary: hand it the
+	// name containerd invoked (which names the node class file).
+	if err := os.Setenv(argv0Env, os.Args[0]); err != nil {
 		return nil, err
 	}
 	translated := proto.CloneOf(params)

@@ -113,7 +113,7 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 func (s *service) classFor(r *taskAPI.CreateTaskRequest, spec *specs.Spec) (*runtimeclass.Class, error) {
 	class, err := runtimeclass.LoadSaved(r.Bundle)
 	if os.IsNotExist(err) {
-		return resolveClass(runtimeclass.Resolver{Argv0: os.Args[0]}, r.Options, r.Bundle, spec)
+		return resolveClass(runtimeclass.Resolver{Argv0: invokedAs()}, r.Options, r.Bundle, spec)
 	}
 	if err != nil {
 		return nil, err
