@@ -4,7 +4,6 @@ package shim
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/containerd/containerd/v2/pkg/namespaces"
@@ -123,6 +122,3 @@ func record(ctx context.Context, class *runtimeclass.Class, d *decision, toLog b
 		entry.WithField("violations", d.record.Violations).Warn(d.record.Message)
 	}
 }
-
-// isBadSpec reports whether err is a bad-input error from reading a spec.
-func isBadSpec(err error) bool { return errors.Is(err, errBadSpec) }

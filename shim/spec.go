@@ -67,9 +67,6 @@ func parseSpec(data []byte, source string) (*specs.Spec, error) {
 		if errors.As(err, &te) {
 			return nil, bad("field %q: %v", te.Field, err)
 		}
-		if errors.Is(err, io.ErrUnexpectedEOF) || bytes.TrimSpace(data) == nil {
-			return nil, bad("truncated or empty")
-		}
 		return nil, bad("%v", err)
 	}
 	switch {
