@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -39,6 +40,18 @@ func newCapSet(lists ...[]string) capSet {
 		}
 	}
 	return s
+}
+
+// beyond returns, sorted, the capabilities of s that allowed lacks.
+func (s capSet) beyond(allowed capSet) []string {
+	var extra []string
+	for c := range s {
+		if !allowed[c] {
+			extra = append(extra, c)
+		}
+	}
+	sort.Strings(extra)
+	return extra
 }
 
 // holdsAll reports whether s has every capability in all, which must not be

@@ -2,7 +2,6 @@ package policy
 
 import (
 	"fmt"
-	"sort"
 )
 
 func init() {
@@ -35,16 +34,10 @@ func checkCapabilities(in *Input) []Violation {
 	}
 	var vs []Violation
 	for _, set := range capabilitySets(p.Capabilities) {
-		var extra []string
-		for c := range newCapSet(set.caps) {
-			if !allowed[c] {
-				extra = append(extra, c)
-			}
-		}
+		extra := newCapSet(set.caps).beyond(allowed)
 		if len(extra) == 0 {
 			continue
 		}
-		sort.Strings(extra)
 		vs = append(vs, Violation{Check: "capabilities", Field: "process.capabilities." + set.name, Value: fmt.Sprint(extra),
 			Reason: fmt.Sprintf("process.capabilities.%s holds %s, not allowed at level %s", set.name, quoteList(extra), in.Options.Level)})
 	}

@@ -31,38 +31,21 @@ func checkHostNamespaces(in *Input) []Violation {
 	if in.Spec.Linux != nil {
 		nss = in.Spec.Linux.Namespaces
 	}
+	podField := map[string]string{}
 	for _, k := range hostNamespaceKinds {
-		ns, ok := findNamespace(nss, k.kind)
-		if !ok {
+		podField[k.kind] = k.podField
+		if _, ok := findNamespace(nss, k.kind); !ok {
 			add("linux.namespaces", fmt.Sprintf("no %q namespace", k.kind),
 				fmt.Sprintf("shares the host's %s namespace (%s=true)", k.kind, k.podField))
-			continue
 		}
+	}
+	// Joining any host namespace by path is refused, not only the three Pod
+	// Security names (mount, uts, cgroup, user and time as well).
+	for _, ns := range nss {
 		if ns.Path == "" {
 			continue
 		}
-		field := fmt.Sprintf("linux.namespaces[%q].path", k.kind)
-		id, err := in.Host.Namespace(ns.Path)
-		if err != nil {
-			add(field, ns.Path, fmt.Sprintf("cannot verify the %s namespace at %q: %v", k.kind, ns.Path, err))
-			continue
-		}
-		hosts, err := in.Host.HostNamespaces(k.kind)
-		if err != nil {
-			add(field, ns.Path, fmt.Sprintf("cannot read the host's %s namespace: %v", k.kind, err))
-			continue
-		}
-		if slices.Contains(hosts, id) {
-			add(field, ns.Path, fmt.Sprintf("joins the host's %s namespace through %q (%s=true)", k.kind, ns.Path, k.podField))
-		}
-	}
-	// Joining any other host namespace by path (mount, uts, cgroup, user,
-	// time) is refused as well.
-	for _, ns := range nss {
 		kind := string(ns.Type)
-		if ns.Path == "" || kind == "network" || kind == "pid" || kind == "ipc" {
-			continue
-		}
 		field := fmt.Sprintf("linux.namespaces[%q].path", kind)
 		id, err := in.Host.Namespace(ns.Path)
 		if err != nil {
@@ -75,7 +58,11 @@ func checkHostNamespaces(in *Input) []Violation {
 			continue
 		}
 		if slices.Contains(hosts, id) {
-			add(field, ns.Path, fmt.Sprintf("joins the host's %s namespace through %q", kind, ns.Path))
+			reason := fmt.Sprintf("joins the host's %s namespace through %q", kind, ns.Path)
+			if f := podField[kind]; f != "" {
+				reason += fmt.Sprintf(" (%s=true)", f)
+			}
+			add(field, ns.Path, reason)
 		}
 	}
 	for _, m := range in.Spec.Mounts {

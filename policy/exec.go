@@ -2,7 +2,6 @@ package policy
 
 import (
 	"fmt"
-	"sort"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -34,15 +33,7 @@ func EvaluateExec(container *specs.Process, exec *specs.Process) []Violation {
 		ec = capabilitySets(exec.Capabilities)
 	}
 	for i, set := range ec {
-		have := newCapSet(cc[i].caps)
-		var extra []string
-		for c := range newCapSet(set.caps) {
-			if !have[c] {
-				extra = append(extra, c)
-			}
-		}
-		if len(extra) > 0 {
-			sort.Strings(extra)
+		if extra := newCapSet(set.caps).beyond(newCapSet(cc[i].caps)); len(extra) > 0 {
 			add("process.capabilities."+set.name, fmt.Sprint(extra),
 				fmt.Sprintf("exec process.capabilities.%s holds %s, which the container does not", set.name, quoteList(extra)))
 		}

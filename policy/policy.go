@@ -81,9 +81,9 @@ type Input struct {
 	// StateDir is containerd's state directory (derived from the bundle path).
 	StateDir string
 	// Bundle is the container's bundle directory, where its root must be.
-	Bundle string
-	Options  *Options
-	Host     Host
+	Bundle  string
+	Options *Options
+	Host    Host
 }
 
 // IsSandbox reports whether the spec is a CRI pod sandbox (pause container).
