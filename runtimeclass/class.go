@@ -270,11 +270,6 @@ func (c *Class) HardenOptions() (*harden.Options, error) {
 	default:
 		return nil, fmt.Errorf("key %q: %q is not %q, %q, %q or an absolute path", "seccomp.profile", p, seccomp.ProfileHardened, seccomp.ProfileRuntimeDefault, "none")
 	}
-	if o.SeccompProfile != "" && o.SeccompProfile != seccomp.ProfileHardened && o.SeccompProfile != seccomp.ProfileRuntimeDefault {
-		if err := seccomp.ValidateProfile(o.SeccompProfile); err != nil {
-			return nil, fmt.Errorf("key %q: %w", "seccomp.profile", err)
-		}
-	}
 	switch e := c.Seccomp.Existing; e {
 	case "", harden.ExistingKeep:
 	case harden.ExistingReplace, harden.ExistingReject:

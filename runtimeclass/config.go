@@ -15,6 +15,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/policy"
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/seccomp"
 )
 
 // Backends the shim knows. The sandbox package implements them.
@@ -263,8 +264,15 @@ func (c *Config) validate(source string) error {
 	if err := probe.PolicyOptions().Validate(); err != nil {
 		return fmt.Errorf("runtime class config %s: %w", source, err)
 	}
-	if _, err := probe.HardenOptions(); err != nil {
+	ho, err := probe.HardenOptions()
+	if err != nil {
 		return fmt.Errorf("runtime class config %s: %w", source, err)
+	}
+	// A profile file is built once here, not on every Create and Exec.
+	if p := ho.SeccompProfile; p != "" && p != seccomp.ProfileHardened && p != seccomp.ProfileRuntimeDefault {
+		if err := seccomp.ValidateProfile(p); err != nil {
+			return fmt.Errorf("runtime class config %s: key %q: %w", source, "seccomp.profile", err)
+		}
 	}
 	return nil
 }
