@@ -30,6 +30,13 @@ type Change struct {
 
 // Seccomp handling of a spec that already carries a profile.
 const (
+	// ExistingStrengthen (the default) replaces containerd's RuntimeDefault
+	// with the class's profile and intersects any other own profile with it
+	// (seccomp.Strengthen).
+	ExistingStrengthen = "strengthen"
+	// ExistingKeep keeps the spec's own profile as it is: weaker than the
+	// class's wherever the own profile allows more (RuntimeDefault allows
+	// ptrace and process_vm_readv/writev).
 	ExistingKeep    = "keep"
 	ExistingReplace = "replace"
 	ExistingReject  = "reject"
@@ -48,8 +55,8 @@ type Options struct {
 	// SeccompProfile is applied when the spec has none: "hardened",
 	// "runtime-default" or a profile file; "" applies none.
 	SeccompProfile string
-	// SeccompExisting is what happens to a spec's own profile: keep or replace
-	// (reject is a policy check).
+	// SeccompExisting is what happens to a spec's own profile: strengthen,
+	// keep or replace (reject is a policy check).
 	SeccompExisting string
 	// SeccompAudit turns the applied profile's denials into log actions.
 	SeccompAudit bool
@@ -91,7 +98,7 @@ func DefaultOptions() *Options {
 	return &Options{
 		UnmaskedProc:    policy.UnmaskedProcRestore,
 		SeccompProfile:  seccomp.ProfileHardened,
-		SeccompExisting: ExistingKeep,
+		SeccompExisting: ExistingStrengthen,
 		Capabilities:    DefaultCapabilities,
 		NoNewPrivileges: true,
 		ReadOnlyRootfs:  true,
@@ -128,7 +135,7 @@ type mutation func(spec *specs.Spec, o *Options) ([]Change, error)
 
 // mutations run in order; seccomp comes after capabilities, whose final sets
 // decide the profile's capability-conditional rules.
-var mutations = []mutation{restoreProcMasks, readOnlySysfs, capabilities, noNewPrivileges, readOnlyRootfs, applySeccomp}
+var mutations = []mutation{restoreProcMasks, readOnlySysfs, capabilities, noNewPrivileges, readOnlyRootfs, applySeccomp, recursiveReadOnlyBinds, denyDevicesByDefault}
 
 func linux(spec *specs.Spec) *specs.Linux {
 	if spec.Linux == nil {
@@ -176,10 +183,11 @@ func readOnlySysfs(spec *specs.Spec, o *Options) ([]Change, error) {
 	for i, m := range spec.Mounts {
 		isSys := m.Destination == "/sys" && m.Type == "sysfs"
 		isCgroup := m.Destination == "/sys/fs/cgroup" && (m.Type == "cgroup" || m.Type == "cgroup2")
-		if !isSys && !isCgroup || hasOption(m.Options, "ro") {
+		// runc reads the last of "ro"/"rw" (and ignores "rro" on sysfs).
+		if !isSys && !isCgroup || lastOf(m.Options, "ro", "rw") == "ro" {
 			continue
 		}
-		opts := slices.DeleteFunc(slices.Clone(m.Options), func(s string) bool { return s == "rw" })
+		opts := slices.DeleteFunc(slices.Clone(m.Options), func(s string) bool { return s == "rw" || s == "ro" })
 		opts = append(opts, "ro")
 		changes = append(changes, Change{Field: fmt.Sprintf("mounts[%q].options", m.Destination), From: m.Options, To: opts})
 		spec.Mounts[i].Options = opts
@@ -209,6 +217,17 @@ func ApplyExec(p *specs.Process, o *Options, dryRun bool) []Change {
 func capabilities(spec *specs.Spec, o *Options) ([]Change, error) {
 	if spec.Process == nil {
 		return nil, nil
+	}
+	if spec.Process.Capabilities == nil {
+		// runc keeps every capability of the node's root for a container
+		// without capability sets (libcontainer/capabilities New: a nil
+		// config applies nothing). An exec's nil set is different (runc gives
+		// it the container's, libcontainer/container_linux.go newInitConfig),
+		// so ApplyExec leaves it nil.
+		c := &specs.LinuxCapabilities{Bounding: slices.Clone(o.Capabilities),
+			Effective: slices.Clone(o.Capabilities), Permitted: slices.Clone(o.Capabilities)}
+		spec.Process.Capabilities = c
+		return []Change{{Field: "process.capabilities", From: nil, To: c}}, nil
 	}
 	return processCapabilities(spec.Process, o), nil
 }
@@ -303,13 +322,16 @@ func readOnlyRootfs(spec *specs.Spec, o *Options) ([]Change, error) {
 	return changes, nil
 }
 
-// applySeccomp gives a spec without a profile the class's profile (or
-// replaces the spec's own when the class says so).
+// applySeccomp gives a spec without a profile the class's profile, and
+// replaces or strengthens the spec's own when the class says so.
 func applySeccomp(spec *specs.Spec, o *Options) ([]Change, error) {
 	if o.SeccompProfile == "" {
 		return nil, nil
 	}
 	l := linux(spec)
+	if l.Seccomp != nil && o.SeccompExisting == ExistingStrengthen {
+		return strengthenSeccomp(spec, l, o)
+	}
 	if l.Seccomp != nil && o.SeccompExisting != ExistingReplace {
 		return nil, nil
 	}
@@ -327,6 +349,61 @@ func applySeccomp(spec *specs.Spec, o *Options) ([]Change, error) {
 	}
 	l.Seccomp = p
 	return []Change{{Field: "linux.seccomp", From: from, To: describe(name, p)}}, nil
+}
+
+// strengthenSeccomp handles a spec's own profile under "strengthen":
+// containerd's RuntimeDefault is replaced by the class's profile, any other
+// profile is intersected with it (deny rules win), so a pod asking for a
+// profile never gets weaker protection than one asking for none. In audit
+// (seccomp.audit) RuntimeDefault is intersected too: its denials stay
+// enforced and only the class's own additions are logged.
+func strengthenSeccomp(spec *specs.Spec, l *specs.Linux, o *Options) ([]Change, error) {
+	own := l.Seccomp
+	class, err := seccomp.Build(o.SeccompProfile, spec, o.SeccompAudit)
+	if err != nil {
+		return nil, err
+	}
+	if sameProfile(own, class) {
+		return nil, nil // already the class's (a second pass)
+	}
+	name := o.SeccompProfile
+	if o.SeccompAudit {
+		name += " (audit: denials logged)"
+	}
+	if seccomp.IsRuntimeDefault(own) && !o.SeccompAudit {
+		l.Seccomp = class
+		return []Change{{Field: "linux.seccomp", From: describe("containerd RuntimeDefault", own), To: describe(name, class)}}, nil
+	}
+	p, notes, err := seccomp.Strengthen(own, class)
+	if err != nil {
+		return nil, err
+	}
+	if sameProfile(own, p) {
+		return nil, nil // already strengthened (a second pass)
+	}
+	to := fmt.Sprintf("own profile strengthened with %s: %d rules", name, len(p.Syscalls))
+	if len(notes) > 0 {
+		const maxNotes = 5
+		shown := notes[:min(len(notes), maxNotes)]
+		to += ", notes: " + strings.Join(shown, "; ")
+		if len(notes) > maxNotes {
+			to += fmt.Sprintf(" (+%d more)", len(notes)-maxNotes)
+		}
+	}
+	from := describe("the spec's profile", own)
+	if seccomp.IsRuntimeDefault(own) {
+		from = describe("containerd RuntimeDefault", own)
+	}
+	l.Seccomp = p
+	return []Change{{Field: "linux.seccomp", From: from, To: to}}, nil
+}
+
+// sameProfile reports whether two profiles are the same filter, field for
+// field.
+func sameProfile(a, b *specs.LinuxSeccomp) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && string(ja) == string(jb)
 }
 
 func describe(name string, p *specs.LinuxSeccomp) string {

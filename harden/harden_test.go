@@ -25,7 +25,8 @@ func criSpec() *specs.Spec {
 			{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "rw"}},
 			{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "ro"}},
 		},
-		Linux: &specs.Linux{},
+		// CRI starts every device cgroup list with deny-all.
+		Linux: &specs.Linux{Resources: &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}}},
 	}
 }
 
@@ -97,7 +98,9 @@ func TestApplyOptions(t *testing.T) {
 		s := criSpec()
 		own := &specs.LinuxSeccomp{DefaultAction: specs.ActErrno}
 		s.Linux.Seccomp = own
-		if _, err := Apply(s, DefaultOptions(), false); err != nil {
+		o := DefaultOptions()
+		o.SeccompExisting = ExistingKeep
+		if _, err := Apply(s, o, false); err != nil {
 			t.Fatal(err)
 		}
 		if s.Linux.Seccomp != own {

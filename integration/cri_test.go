@@ -59,8 +59,26 @@ func writeJSON(t *testing.T, v any) string {
 	return f.Name()
 }
 
+// uniqueName is a name for the test's containers and pods that containerd
+// accepts as an identifier: lower-case letters, digits and single dashes,
+// at most 63 characters.
 func uniqueName(t *testing.T) string {
-	return fmt.Sprintf("%s-%d", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), time.Now().UnixNano()%1e6)
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(t.Name()) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+			dash = false
+		} else if !dash && b.Len() > 0 {
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	name := strings.TrimSuffix(b.String(), "-")
+	if len(name) > 55 {
+		name = strings.TrimSuffix(name[:55], "-")
+	}
+	return fmt.Sprintf("%s-%06d", name, time.Now().UnixNano()%1e6)
 }
 
 // podConfig is a minimal CRI PodSandboxConfig.
@@ -317,7 +335,7 @@ func TestCRIBrokenClassFileRefused(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	if err := os.WriteFile(l.FileClassConfig, append(append([]byte{}, good...), []byte("\n[policy]\nlevel = \"lenient\"\n")...), 0o644); err != nil {
+	if err := os.WriteFile(l.FileClassConfig, append(append([]byte{}, good...), []byte("\n# the file ends with its [policy] table\nlevel = \"lenient\"\n")...), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	name := uniqueName(t)

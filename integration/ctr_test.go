@@ -93,7 +93,7 @@ func TestCtrHostRootRefused(t *testing.T) {
 	if err == nil {
 		t.Fatalf("ctr run --rootfs / succeeded: %s", out)
 	}
-	for _, want := range []string{"refused by hostPathVolumes", `the root file system comes from host path "/"`} {
+	for _, want := range []string{"refused by hostPathVolumes", `the root file system is host path "/", outside the container's bundle`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -101,7 +101,8 @@ func loadLab() (*lab, error) {
 	}
 	l.Bin = filepath.Join(l.Dir, "bin")
 	l.ShimPath = filepath.Join(l.Bin, "containerd-shim-hardened-v2")
-	l.FIFODir = filepath.Join(l.Run, "test-fifo")
+	// the lab's FIFO directory: the lab's classes allow stdio FIFOs there (allowed_log_dirs)
+	l.FIFODir = filepath.Join(l.Run, "fifo")
 	if err := os.MkdirAll(l.FIFODir, 0o700); err != nil {
 		return nil, err
 	}

@@ -29,6 +29,6 @@ func BenchmarkEvaluateTypicalPod(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		_ = Evaluate(&Input{Spec: s, ID: "c1", StateDir: testState, Options: opts, Host: h})
+		_ = Evaluate(&Input{Spec: s, ID: "c1", StateDir: testState, SandboxPID: testSandboxPID, SandboxUID: testPodUID, Options: opts, Host: h})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -40,7 +41,8 @@ func checkHostNamespaces(in *Input) []Violation {
 		}
 	}
 	// Joining any host namespace by path is refused, not only the three Pod
-	// Security names (mount, uts, cgroup, user and time as well).
+	// Security names (mount, uts, cgroup, user and time as well); beyond
+	// that, only the pod's own namespaces may be joined.
 	for _, ns := range nss {
 		if ns.Path == "" {
 			continue
@@ -63,6 +65,10 @@ func checkHostNamespaces(in *Input) []Violation {
 				reason += fmt.Sprintf(" (%s=true)", f)
 			}
 			add(field, ns.Path, reason)
+			continue
+		}
+		if why := notOwnNamespace(in, kind, ns.Path, id); why != "" {
+			add(field, ns.Path, why)
 		}
 	}
 	for _, m := range in.Spec.Mounts {
@@ -98,6 +104,68 @@ func isBind(m specs.Mount) bool {
 	}
 	for _, o := range m.Options {
 		if o == "bind" || o == "rbind" {
+			return true
+		}
+	}
+	return false
+}
+
+// notOwnNamespace returns why joining the namespace at path is not joining
+// one of the pod's own, or "" when it is. A pod sandbox may join only a
+// network namespace that no process is in yet (the one the runtime created
+// for it: CNI's); every other container only the namespaces of the pod
+// sandbox it belongs to, as the shim serving that pod knows its process.
+func notOwnNamespace(in *Input, kind, path string, id NSID) string {
+	if in.IsSandbox() {
+		if kind != "network" {
+			return fmt.Sprintf("a pod sandbox joins an existing %s namespace through %q; only its network namespace may be created for it beforehand", kind, path)
+		}
+		if !isRuntimeNetNSPath(in, path) {
+			return fmt.Sprintf("a pod sandbox joins the network namespace at %q; only one the runtime created for it (%s/cni-…) may be joined", path, strings.Join(netnsDirs(in), "/cni-…, "))
+		}
+		pid, err := in.Host.NamespaceInUse(kind, id)
+		if err != nil {
+			return fmt.Sprintf("cannot verify that the network namespace at %q is new: %v", path, err)
+		}
+		if pid != 0 {
+			return fmt.Sprintf("joins the network namespace at %q, which process %d is already in; a pod sandbox gets a network namespace of its own", path, pid)
+		}
+		return ""
+	}
+	if in.SandboxPID <= 0 {
+		return fmt.Sprintf("joins the %s namespace at %q, but belongs to no pod sandbox this shim serves; only a pod's own namespaces may be joined", kind, path)
+	}
+	own := fmt.Sprintf("/proc/%d/ns/%s", in.SandboxPID, nsFile[kind])
+	want, err := in.Host.Namespace(own)
+	if err != nil {
+		return fmt.Sprintf("cannot read the pod sandbox's %s namespace (%s): %v", kind, own, err)
+	}
+	if want != id {
+		return fmt.Sprintf("joins the %s namespace at %q, which is not its pod sandbox's; only the pod's own namespaces may be joined", kind, path)
+	}
+	return ""
+}
+
+// netnsDirs are where containerd's CRI creates pod network namespaces:
+// netns_mounts_under (default /var/run/netns, a link to /run/netns) or, with
+// netns_mounts_under_state_dir, under its state directory.
+func netnsDirs(in *Input) []string {
+	dirs := []string{"/run/netns", "/var/run/netns"}
+	if in.StateDir != "" {
+		dirs = append(dirs, filepath.Join(in.StateDir, "io.containerd.grpc.v1.cri", "netns"))
+	}
+	return dirs
+}
+
+// isRuntimeNetNSPath reports whether path is a network namespace file the
+// runtime names for a pod (cni-<uuid> in one of netnsDirs).
+func isRuntimeNetNSPath(in *Input, path string) bool {
+	real := resolveOrClean(in.Host, path)
+	if !strings.HasPrefix(filepath.Base(real), "cni-") {
+		return false
+	}
+	for _, d := range netnsDirs(in) {
+		if filepath.Dir(real) == resolveOrClean(in.Host, d) {
 			return true
 		}
 	}

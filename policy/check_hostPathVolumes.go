@@ -51,9 +51,8 @@ const maxBackingDepth = 4
 
 func checkHostPathVolumes(in *Input) []Violation {
 	var vs []Violation
-	if r := in.Spec.Root; r != nil && filepath.IsAbs(r.Path) && in.Bundle != "" && !within(filepath.Clean(r.Path), filepath.Clean(in.Bundle)) {
-		vs = append(vs, Violation{Check: "hostPathVolumes", Field: "root.path", Value: r.Path,
-			Reason: fmt.Sprintf("the root file system comes from host path %q, outside the container's bundle", r.Path)})
+	if reason := rootRefusal(in); reason != "" {
+		vs = append(vs, Violation{Check: "hostPathVolumes", Field: "root.path", Value: in.Spec.Root.Path, Reason: reason})
 	}
 	hp := newHostPaths(in)
 	for _, m := range in.Spec.Mounts {
@@ -100,8 +99,8 @@ func newHostPaths(in *Input) *hostPaths {
 		kubelet:   resolveOrClean(in.Host, in.Options.KubeletRoot),
 		ctrdRoot:  resolveOrClean(in.Host, in.Options.ContainerdRoot),
 		ctrdState: resolveOrClean(in.Host, in.StateDir),
-		podUID:    in.PodUID(),
-		sandbox:   in.SandboxID(),
+		podUID:    in.OwnPodUID(),
+		sandbox:   in.OwnSandboxID(),
 	}
 	return h
 }
@@ -194,7 +193,10 @@ func (h *hostPaths) classifyKubelet(src, rel string, depth int) (string, bool) {
 	}
 	parts := strings.Split(rel, "/")
 	uid := parts[0]
-	if h.podUID == "" || uid != h.podUID {
+	if h.podUID == "" {
+		return fmt.Sprintf("comes from %q, a kubelet directory of pod %q, which this container does not run in (a pod's volumes reach only the containers the shim runs in that pod)", src, uid), false
+	}
+	if uid != h.podUID {
 		return fmt.Sprintf("comes from %q, a kubelet directory of another pod (UID %q)", src, uid), false
 	}
 	if len(parts) < 2 {

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/moby/sys/mountinfo"
@@ -123,10 +124,65 @@ func TestHostPathVolumes(t *testing.T) {
 		{name: "no pod UID: kubelet paths are foreign", setup: func(s *specs.Spec, h *fakeHost, o *Options) {
 			delete(s.Annotations, AnnotationSandboxUID)
 			s.Mounts = append(s.Mounts, bindMount("/cache", vol("kubernetes.io~empty-dir", "cache")))
-		}, want: "hostPathVolumes", reason: "another pod"},
+		}, want: "hostPathVolumes", reason: "which this container does not run in"},
 		{name: "custom kubelet root", setup: func(s *specs.Spec, h *fakeHost, o *Options) {
 			o.KubeletRoot = "/data/kubelet"
 			s.Mounts = append(s.Mounts, bindMount("/cache", "/data/kubelet/pods/"+testPodUID+"/volumes/kubernetes.io~empty-dir/c"))
 		}, want: ""},
 	})
+}
+
+// TestCopiedPodAnnotationsGrantNothing: the pod UID and sandbox ID
+// annotations are claims a raw client can copy from another pod; they grant
+// that pod's directories only to a container the shim serves in that pod.
+func TestCopiedPodAnnotationsGrantNothing(t *testing.T) {
+	secret := filepath.Join(podDir(testPodUID), "volumes/kubernetes.io~secret/token")
+	shm := filepath.Join(testState, "io.containerd.grpc.v1.cri/sandboxes", testSandboxID, "shm")
+	for _, tc := range []struct {
+		name   string
+		setup  func(in *Input)
+		mount  specs.Mount
+		reason string // "" for allowed
+	}{
+		{"app container in its pod", func(in *Input) {}, bindMount("/secret", secret, "ro"), ""},
+		{"app container claiming another pod's UID", func(in *Input) { in.SandboxUID = "another-pod" }, bindMount("/secret", secret, "ro"), "which this container does not run in"},
+		{"container of no pod this shim serves", func(in *Input) { in.SandboxPID = 0 }, bindMount("/secret", secret, "ro"), "which this container does not run in"},
+		{"container of no pod: sandbox shm", func(in *Input) { in.SandboxPID = 0 }, bindMount("/dev/shm", shm), "another pod sandbox"},
+		{"pod sandbox mounting a pod volume", func(in *Input) {
+			in.Spec.Annotations[AnnotationContainerType] = ContainerTypeSandbox
+			in.ID = testSandboxID
+		}, bindMount("/secret", secret, "ro"), "which this container does not run in"},
+		{"pod sandbox mounting its own shm", func(in *Input) {
+			in.Spec.Annotations[AnnotationContainerType] = ContainerTypeSandbox
+			in.ID = testSandboxID
+		}, bindMount("/dev/shm", shm), ""},
+		{"pod sandbox claiming another sandbox's shm", func(in *Input) {
+			in.Spec.Annotations[AnnotationContainerType] = ContainerTypeSandbox
+			in.ID = strings.Repeat("e", 64)
+		}, bindMount("/dev/shm", shm), "another pod sandbox"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newFakeHost()
+			h.fsType[podDir(testPodUID)+"/volumes/kubernetes.io~secret"] = TmpfsMagic
+			s := criContainer(t, h)
+			s.Mounts = append(s.Mounts, tc.mount)
+			in := &Input{Spec: s, ID: "c1", StateDir: testState, SandboxPID: testSandboxPID, SandboxUID: testPodUID, Options: DefaultOptions(), Host: h}
+			tc.setup(in)
+			var vs []Violation
+			for _, v := range Evaluate(in) {
+				if v.Check == "hostPathVolumes" {
+					vs = append(vs, v)
+				}
+			}
+			if tc.reason == "" {
+				if len(vs) != 0 {
+					t.Fatalf("violations %v", vs)
+				}
+				return
+			}
+			if len(vs) != 1 || !strings.Contains(vs[0].Reason, tc.reason) {
+				t.Fatalf("violations %v, want one with %q", vs, tc.reason)
+			}
+		})
+	}
 }

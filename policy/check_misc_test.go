@@ -66,6 +66,9 @@ func TestSeccompProfile(t *testing.T) {
 			s.Linux.Seccomp = nil
 			o.RequireSeccomp = true
 			s.Annotations[AnnotationContainerType] = ContainerTypeSandbox
+			setNSPath(s, "ipc", "") // a sandbox creates its own IPC namespace
+			setNSPath(s, "network", "/run/netns/cni-42")
+			h.ns["/run/netns/cni-42"] = NSID{Dev: 4, Ino: 4026530042}
 		}, want: ""},
 	})
 }

@@ -47,14 +47,16 @@ func TestPrivileged(t *testing.T) {
 		{name: "host block device", setup: func(s *specs.Spec, h *fakeHost, o *Options) {
 			s.Linux.Devices = append(s.Linux.Devices, specs.LinuxDevice{Path: "/dev/vda", Type: "b", Major: 254, Minor: 0})
 		}, want: "privileged", reason: `host block device(s) "/dev/vda"`, field: `linux.devices["/dev/vda"]`},
-		{name: "char device from a device plugin is fine", setup: func(s *specs.Spec, h *fakeHost, o *Options) {
+		{name: "char device from an allowlisted device plugin is fine", setup: func(s *specs.Spec, h *fakeHost, o *Options) {
 			s.Linux.Devices = append(s.Linux.Devices, specs.LinuxDevice{Path: "/dev/fuse", Type: "c", Major: 10, Minor: 229})
+			o.AllowedDevices = []string{"c 10:229"}
 		}, want: ""},
 		{name: "allow-all device rule", setup: func(s *specs.Spec, h *fakeHost, o *Options) {
 			s.Linux.Resources.Devices = append(s.Linux.Resources.Devices, specs.LinuxDeviceCgroup{Allow: true, Access: "rwm"})
 		}, want: "privileged", reason: "every host device", field: "linux.resources.devices"},
-		{name: "specific device rule is fine", setup: func(s *specs.Spec, h *fakeHost, o *Options) {
+		{name: "specific allowlisted device rule is fine", setup: func(s *specs.Spec, h *fakeHost, o *Options) {
 			s.Linux.Resources.Devices = append(s.Linux.Resources.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: i64(10), Minor: i64(229), Access: "rwm"})
+			o.AllowedDevices = []string{"c 10:*"}
 		}, want: ""},
 	})
 }

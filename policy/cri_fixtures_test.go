@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -96,7 +97,21 @@ func TestCRIFixtures(t *testing.T) {
 			if tc.opts != nil {
 				tc.opts(o)
 			}
-			vs := Evaluate(&Input{Spec: s, ID: "fixture", StateDir: meta.StateDir, Options: o, Host: h})
+			// The pod's pause process, as the shim serving the pod knows it:
+			// the PID in the /proc/<pid>/ns paths the container joins.
+			pid := 0
+			for _, ns := range s.Linux.Namespaces {
+				if rest, ok := strings.CutPrefix(ns.Path, "/proc/"); ok {
+					pid, _ = strconv.Atoi(strings.Split(rest, "/")[0])
+				}
+			}
+			// A pod sandbox's container ID is its sandbox ID; an app
+			// container's pod is the one the shim serves it in.
+			id := "fixture"
+			if s.Annotations[AnnotationContainerType] == ContainerTypeSandbox {
+				id = s.Annotations[AnnotationSandboxID]
+			}
+			vs := Evaluate(&Input{Spec: s, ID: id, StateDir: meta.StateDir, SandboxPID: pid, SandboxUID: s.Annotations[AnnotationSandboxUID], Options: o, Host: h})
 			var ids []string
 			for _, v := range vs {
 				ids = append(ids, v.Check)

@@ -44,6 +44,25 @@ func EvaluateExec(container *specs.Process, exec *specs.Process) []Violation {
 	if exec.User.UID == 0 && container.User.UID != 0 {
 		add("process.user.uid", "0", fmt.Sprintf("exec runs as uid 0, the container as uid %d", container.User.UID))
 	}
+	// Groups are privilege too: gid 0 or a supplementary group the
+	// container's process does not hold opens files that group owns.
+	if exec.User.GID == 0 && container.User.GID != 0 {
+		add("process.user.gid", "0", fmt.Sprintf("exec runs as gid 0, the container as gid %d", container.User.GID))
+	}
+	have := map[uint32]bool{container.User.GID: true}
+	for _, g := range container.User.AdditionalGids {
+		have[g] = true
+	}
+	var extra []string
+	for _, g := range exec.User.AdditionalGids {
+		if !have[g] {
+			extra = append(extra, fmt.Sprint(g))
+		}
+	}
+	if len(extra) > 0 {
+		add("process.user.additionalGids", fmt.Sprint(extra),
+			fmt.Sprintf("exec adds supplementary group(s) %s, which the container's process does not have", quoteList(extra)))
+	}
 	// An empty profile or label in an exec inherits the container's (runc).
 	if exec.ApparmorProfile == "unconfined" && container.ApparmorProfile != "unconfined" && container.ApparmorProfile != "" {
 		add("process.apparmorProfile", fmt.Sprintf("%q", exec.ApparmorProfile),

@@ -12,6 +12,8 @@ func TestEvaluateExec(t *testing.T) {
 		s := loadSpec(t, "ctr-default.json")
 		s.Process.NoNewPrivileges = true
 		s.Process.User.UID = 1000
+		s.Process.User.GID = 1000
+		s.Process.User.AdditionalGids = []uint32{1000, 2000}
 		s.Process.ApparmorProfile = "cri-containerd.apparmor.d"
 		return s.Process
 	}
@@ -30,6 +32,12 @@ func TestEvaluateExec(t *testing.T) {
 		}, "process.capabilities.bounding"},
 		{"clears noNewPrivileges", func(p *specs.Process) { p.NoNewPrivileges = false }, "process.noNewPrivileges"},
 		{"switches to root", func(p *specs.Process) { p.User.UID = 0 }, "process.user.uid"},
+		{"switches to group root", func(p *specs.Process) { p.User.GID = 0 }, "process.user.gid"},
+		{"adds supplementary group root", func(p *specs.Process) { p.User.AdditionalGids = append(p.User.AdditionalGids, 0) }, "process.user.additionalGids"},
+		{"adds another supplementary group", func(p *specs.Process) { p.User.AdditionalGids = append(p.User.AdditionalGids, 6) }, "process.user.additionalGids"},
+		{"keeps its supplementary groups", func(p *specs.Process) { p.Args = []string{"id"} }, ""},
+		{"drops a supplementary group", func(p *specs.Process) { p.User.AdditionalGids = p.User.AdditionalGids[:1] }, ""},
+		{"switches to its own supplementary group", func(p *specs.Process) { p.User.GID = 2000 }, ""},
 		{"drops AppArmor", func(p *specs.Process) { p.ApparmorProfile = "unconfined" }, "process.apparmorProfile"},
 		{"changes SELinux label", func(p *specs.Process) { p.SelinuxLabel = "system_u:system_r:spc_t:s0" }, ""},
 		{"empty AppArmor profile inherits", func(p *specs.Process) { p.ApparmorProfile = "" }, ""},

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"encoding/json"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,7 +20,9 @@ type fakeHost struct {
 	fsType   map[string]int64  // path prefix -> statfs magic (longest prefix wins)
 	links    map[string]string // path prefix -> target (symlinks)
 	apparmor bool
-	caps     []string // the node's capability set; nil: all
+	caps     []string               // the node's capability set; nil: all
+	inUse    map[NSID]int           // namespace -> a process in it
+	modes    map[string]fs.FileMode // path -> mode (default: a directory)
 }
 
 func newFakeHost() *fakeHost {
@@ -51,6 +54,15 @@ func (h *fakeHost) HostNamespaces(kind string) ([]NSID, error) {
 	}
 	return []NSID{id}, nil
 }
+
+func (h *fakeHost) Mode(path string) (fs.FileMode, error) {
+	if m, ok := h.modes[path]; ok {
+		return m, nil
+	}
+	return fs.ModeDir, nil
+}
+
+func (h *fakeHost) NamespaceInUse(kind string, id NSID) (int, error) { return h.inUse[id], nil }
 
 func (h *fakeHost) Mounts() ([]*mountinfo.Info, error) { return h.mounts, nil }
 
@@ -103,6 +115,8 @@ const (
 	testPodUID    = "0b3c7d52-1d3b-4f83-9f4e-2bd2b7f2a001"
 	testSandboxID = "5a1d0f6a3a45a7f7b5bdb3bb4c84e6f1e6b1d5c9d0a8c1d2e3f4a5b6c7d8e9f0"
 	testState     = "/run/containerd"
+	// testSandboxPID is the pause process of criContainer's pod.
+	testSandboxPID = 4242
 )
 
 // criContainer returns the ctr default spec dressed as a CRI app container
@@ -134,7 +148,7 @@ func evaluate(s *specs.Spec, h Host, opts *Options) []Violation {
 	if opts == nil {
 		opts = DefaultOptions()
 	}
-	return Evaluate(&Input{Spec: s, ID: "c1", StateDir: testState, Options: opts, Host: h})
+	return Evaluate(&Input{Spec: s, ID: "c1", StateDir: testState, SandboxPID: testSandboxPID, SandboxUID: testPodUID, Options: opts, Host: h})
 }
 
 // checkIDs lists the check IDs of violations.

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -23,12 +24,17 @@ type Host interface {
 	// "pid", "ipc", ...): those of the shim itself (it runs in containerd's
 	// namespaces) and, where readable, those of PID 1.
 	HostNamespaces(kind string) ([]NSID, error)
+	// NamespaceInUse returns the PID of a process in the namespace of kind
+	// identified by id, or 0 when no (readable) process is in it.
+	NamespaceInUse(kind string, id NSID) (int, error)
 	// Mounts lists the mounts of the shim's (the host's) mount namespace.
 	Mounts() ([]*mountinfo.Info, error)
 	// FSType returns the statfs magic of the file system holding path.
 	FSType(path string) (int64, error)
 	// Resolve returns path with every symlink resolved.
 	Resolve(path string) (string, error)
+	// Mode returns the file mode of path (following symlinks).
+	Mode(path string) (fs.FileMode, error)
 	// AppArmorEnabled reports whether the kernel enforces AppArmor.
 	AppArmorEnabled() bool
 	// Capabilities returns the bounding set of the shim (which has
@@ -74,6 +80,34 @@ func (h NodeHost) HostNamespaces(kind string) ([]NSID, error) {
 	return ids, nil
 }
 
+func (h NodeHost) NamespaceInUse(kind string, id NSID) (int, error) {
+	f, ok := nsFile[kind]
+	if !ok {
+		return 0, fmt.Errorf("unknown namespace type %q", kind)
+	}
+	d, err := os.Open("/proc")
+	if err != nil {
+		return 0, err
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return 0, err
+	}
+	for _, n := range names {
+		pid, err := strconv.Atoi(n)
+		if err != nil {
+			continue
+		}
+		// A process that exited or whose namespaces are unreadable is
+		// skipped: the host's own namespaces are compared separately.
+		if got, err := h.Namespace(filepath.Join("/proc", n, "ns", f)); err == nil && got == id {
+			return pid, nil
+		}
+	}
+	return 0, nil
+}
+
 func (NodeHost) Mounts() ([]*mountinfo.Info, error) { return mountinfo.GetMounts(nil) }
 
 func (NodeHost) FSType(path string) (int64, error) {
@@ -85,6 +119,14 @@ func (NodeHost) FSType(path string) (int64, error) {
 }
 
 func (NodeHost) Resolve(path string) (string, error) { return filepath.EvalSymlinks(path) }
+
+func (NodeHost) Mode(path string) (fs.FileMode, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	return st.Mode(), nil
+}
 
 func (NodeHost) AppArmorEnabled() bool {
 	b, err := os.ReadFile("/sys/module/apparmor/parameters/enabled")

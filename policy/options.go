@@ -52,8 +52,22 @@ type Options struct {
 	UnmaskedProc     UnmaskedProc
 	SecretsInMemory  bool
 	AllowedHostPaths []AllowedHostPath
-	KubeletRoot      string
-	ContainerdRoot   string
+	// AllowedLogBinaries and AllowedLogDirs allowlist the host-side stdio a
+	// task or exec may name: binary:// loggers (exact paths) and file://
+	// targets (directories).
+	AllowedLogBinaries []string
+	AllowedLogDirs     []string
+	// AllowedHooks are the OCI hook binaries (absolute paths, matched exactly
+	// after resolving symlinks) a spec may name; runc runs them as root.
+	AllowedHooks []string
+	// AllowedSeccompListeners are the host sockets a seccomp listenerPath may
+	// name (runc hands the container's notify fd to them).
+	AllowedSeccompListeners []string
+	// AllowedDevices are host devices beyond the container default set that
+	// device nodes and device cgroup rules may grant: "c 10:229", "c 195:*".
+	AllowedDevices []string
+	KubeletRoot    string
+	ContainerdRoot string
 	// RejectOwnSeccomp refuses specs that bring their own seccomp profile
 	// (class seccomp.existing = "reject").
 	RejectOwnSeccomp bool
@@ -77,6 +91,9 @@ func DefaultOptions() *Options {
 		ContainerdRoot:  DefaultContainerdRoot,
 	}
 }
+
+// IsDisabled reports whether the class turns off the check id.
+func (o *Options) IsDisabled(id string) bool { return o.disabled(id) }
 
 func (o *Options) disabled(id string) bool {
 	for _, d := range o.Disabled {
@@ -114,6 +131,31 @@ func (o *Options) Validate() error {
 		}
 		if strings.Contains(a.PathPrefix, "..") {
 			return fmt.Errorf("key %q: %q must not contain \"..\"", key, a.PathPrefix)
+		}
+	}
+	for _, l := range []struct {
+		key   string
+		paths []string
+	}{{"policy.allowed_log_binaries", o.AllowedLogBinaries}, {"policy.allowed_log_dirs", o.AllowedLogDirs}} {
+		for i, p := range l.paths {
+			if !filepath.IsAbs(p) || filepath.Clean(p) != p || p == "/" {
+				return fmt.Errorf("key %q: entry %d %q must be a clean absolute path other than /", l.key, i, p)
+			}
+		}
+	}
+	for _, l := range []struct {
+		key   string
+		paths []string
+	}{{"policy.allowed_hooks", o.AllowedHooks}, {"policy.allowed_seccomp_listeners", o.AllowedSeccompListeners}} {
+		for i, p := range l.paths {
+			if !filepath.IsAbs(p) || filepath.Clean(p) != p || p == "/" {
+				return fmt.Errorf("key %q: entry %d %q must be a clean absolute path other than /", l.key, i, p)
+			}
+		}
+	}
+	for i, d := range o.AllowedDevices {
+		if _, err := parseDeviceID(d); err != nil {
+			return fmt.Errorf("key %q: entry %d: %w", "policy.allowed_devices", i, err)
 		}
 	}
 	known := map[string]bool{}

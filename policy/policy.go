@@ -81,9 +81,17 @@ type Input struct {
 	// StateDir is containerd's state directory (derived from the bundle path).
 	StateDir string
 	// Bundle is the container's bundle directory, where its root must be.
-	Bundle  string
-	Options *Options
-	Host    Host
+	Bundle string
+	// SandboxPID is the init process of the pod sandbox the container
+	// belongs to, as the shim serving the pod knows it; 0 when the container
+	// belongs to no pod sandbox the shim serves (then it may join no
+	// namespace by path).
+	SandboxPID int
+	// SandboxUID is the pod UID of that pod sandbox, from the spec the shim
+	// created it with.
+	SandboxUID string
+	Options    *Options
+	Host       Host
 }
 
 // IsSandbox reports whether the spec is a CRI pod sandbox (pause container).
@@ -123,6 +131,40 @@ func (in *Input) PodUID() string {
 		return uid
 	}
 	return ""
+}
+
+// OwnSandboxID returns the pod sandbox whose containerd-managed files (hosts,
+// resolv.conf, shm, image volumes) the container may mount: a pod sandbox's
+// own ID, or for an app container the sandbox the shim serves it in. Any
+// other sandbox-id annotation is a claim a raw client can copy, and grants
+// nothing.
+func (in *Input) OwnSandboxID() string {
+	id := in.SandboxID()
+	switch {
+	case id == "":
+		return ""
+	case in.IsSandbox():
+		if id == in.ID {
+			return id
+		}
+		return ""
+	case in.SandboxPID > 0:
+		return id
+	}
+	return ""
+}
+
+// OwnPodUID returns the pod UID whose kubelet directories (volumes, etc-hosts,
+// termination log) the container may mount: an app container's, when it is
+// the UID of the pod sandbox the shim serves it in. A pod sandbox gets none
+// (kubelet mounts no volume into it), nor does a container of no pod: a
+// copied UID annotation grants nothing.
+func (in *Input) OwnPodUID() string {
+	uid := in.PodUID()
+	if uid == "" || in.IsSandbox() || in.SandboxPID <= 0 || uid != in.SandboxUID {
+		return ""
+	}
+	return uid
 }
 
 // Subject names the container in messages: `container "app"`, `pod sandbox

@@ -32,7 +32,7 @@ func TestBypassAttempts(t *testing.T) {
 		{name: "pod UID with .. does not reach another pod", setup: func(s *specs.Spec, h *fakeHost, o *Options) {
 			s.Annotations[AnnotationSandboxUID] = "../other"
 			s.Mounts = append(s.Mounts, bindMount("/steal", filepath.Join(kubelet, "pods/other/volumes/kubernetes.io~empty-dir/x")))
-		}, want: "hostPathVolumes", reason: "another pod"},
+		}, want: "hostPathVolumes", reason: "which this container does not run in"},
 		{name: "second proc mount", setup: withMount(specs.Mount{Destination: "/hostproc", Type: "proc", Source: "proc"}),
 			want: "hostPathVolumes", reason: `may only be mounted at "/proc"`, field: `mounts["/hostproc"].destination`},
 		{name: "sysfs elsewhere", setup: withMount(specs.Mount{Destination: "/sys2", Type: "sysfs", Source: "sysfs", Options: []string{"ro"}}),
@@ -76,7 +76,7 @@ func TestBypassAttempts(t *testing.T) {
 		h := newFakeHost()
 		s := criContainer(t, h)
 		bundle := testState + "/io.containerd.runtime.v2.task/default/c"
-		in := &Input{Spec: s, ID: "c", StateDir: testState, Bundle: bundle, Options: DefaultOptions(), Host: h}
+		in := &Input{Spec: s, ID: "c", StateDir: testState, Bundle: bundle, SandboxPID: testSandboxPID, SandboxUID: testPodUID, Options: DefaultOptions(), Host: h}
 		if vs := Evaluate(in); len(vs) != 0 {
 			t.Fatalf("relative root refused: %v", vs)
 		}
@@ -95,7 +95,7 @@ func TestBypassAttempts(t *testing.T) {
 		o := DefaultOptions()
 		o.AllowedHostPaths = []AllowedHostPath{{PathPrefix: "/allowed"}}
 		s.Mounts = append(s.Mounts, bindMount("/x", "/allowed/loop"))
-		vs := Evaluate(&Input{Spec: s, ID: "c", StateDir: testState, Options: o, Host: errHost{h, "/allowed/loop"}})
+		vs := Evaluate(&Input{Spec: s, ID: "c", StateDir: testState, SandboxPID: testSandboxPID, SandboxUID: testPodUID, Options: o, Host: errHost{h, "/allowed/loop"}})
 		if checkIDs(vs) != "hostPathVolumes" {
 			t.Fatalf("%v", vs)
 		}

@@ -12,6 +12,7 @@ import (
 	units "github.com/docker/go-units"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/audit"
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/harden"
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/policy"
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/seccomp"
@@ -24,6 +25,9 @@ type Class struct {
 	// Source says where the settings came from: a file path, "inline options",
 	// "runc options" or "defaults".
 	Source string
+	// NodeFile is the node class file this class was resolved against
+	// (whether or not it exists): the pinned floor.
+	NodeFile string `json:",omitempty"`
 }
 
 // Name is the class name used in messages.
@@ -84,7 +88,7 @@ func (r Resolver) Node(bundle string) (*Class, error) {
 	path := NodeConfigPath(r.Argv0)
 	if _, err := os.Stat(path); err != nil {
 		if os.IsNotExist(err) {
-			c := &Class{Source: SourceDefaults}
+			c := &Class{Source: SourceDefaults, NodeFile: path}
 			c.fill(bundle)
 			return c, nil
 		}
@@ -94,7 +98,9 @@ func (r Resolver) Node(bundle string) (*Class, error) {
 	if err != nil {
 		return nil, err
 	}
-	return New(cfg, path, bundle), nil
+	c := New(cfg, path, bundle)
+	c.NodeFile = path
+	return c, nil
 }
 
 // Resolve resolves a class from the runtime options containerd sent: a
@@ -102,53 +108,76 @@ func (r Resolver) Node(bundle string) (*Class, error) {
 // (node class plus runc's binary, root, cgroup and stdio settings), or
 // nothing (node class). bundle is the container's bundle directory; it
 // locates containerd's state directory for the default runtime root.
+//
+// The node class (its file, or the built-in defaults) is pinned unless the
+// file says pinned = false: request options may then only tighten it.
 func (r Resolver) Resolve(opts *anypb.Any, bundle string) (*Class, error) {
+	node, err := r.Node(bundle)
+	if err != nil {
+		return nil, err
+	}
+	return node.Overlay(opts, bundle)
+}
+
+// Overlay applies a request's runtime options to class c: on a pinned class
+// they may only tighten it; an unpinned one they replace (class options) or
+// amend (runc options).
+func (c *Class) Overlay(opts *anypb.Any, bundle string) (*Class, error) {
 	if opts == nil || (opts.GetTypeUrl() == "" && len(opts.GetValue()) == 0) {
-		return r.Node(bundle)
+		return c, nil
 	}
 	var ro runtimeoptions.Options
 	if opts.MessageIs(&ro) {
 		if err := opts.UnmarshalTo(&ro); err != nil {
 			return nil, fmt.Errorf("runtime options: decoding %s: %w", opts.GetTypeUrl(), err)
 		}
-		return r.fromRuntimeOptions(&ro, bundle)
+		return c.fromRuntimeOptions(&ro, bundle)
 	}
 	var rc runcoptions.Options
 	if opts.MessageIs(&rc) {
 		if err := opts.UnmarshalTo(&rc); err != nil {
 			return nil, fmt.Errorf("runtime options: decoding %s: %w", opts.GetTypeUrl(), err)
 		}
-		c, err := r.Node(bundle)
-		if err != nil {
-			return nil, err
+		out := *c
+		if out.IsPinned() {
+			if err := out.TightenRunc(&rc); err != nil {
+				return nil, err
+			}
 		}
-		c.ApplyRuncOptions(&rc)
-		return c, nil
+		out.ApplyRuncOptions(&rc)
+		return &out, nil
 	}
 	return nil, fmt.Errorf("runtime options: type %q is not supported (want %q or %q)",
 		opts.GetTypeUrl(), "runtimeoptions.v1.Options", "containerd.runc.v1.Options")
 }
 
-// fromRuntimeOptions resolves a class from containerd's generic runtime
-// options: a TOML file (ConfigPath) or an inline TOML body (ConfigBody).
-func (r Resolver) fromRuntimeOptions(ro *runtimeoptions.Options, bundle string) (*Class, error) {
+// fromRuntimeOptions applies containerd's generic runtime options, a TOML
+// file (ConfigPath) or an inline TOML body (ConfigBody), to class c.
+func (c *Class) fromRuntimeOptions(ro *runtimeoptions.Options, bundle string) (*Class, error) {
 	var (
-		cfg *Config
-		err error
-		src string
+		body []byte
+		err  error
+		src  string
 	)
 	switch {
 	case ro.GetConfigPath() != "":
 		src = ro.GetConfigPath()
-		cfg, err = Load(src)
+		body, err = readConfig(src)
 	case len(ro.GetConfigBody()) > 0:
 		src = SourceInline
-		cfg, err = Parse(ro.GetConfigBody(), src)
+		body = ro.GetConfigBody()
 	default:
-		return r.Node(bundle)
+		return c, nil
 	}
 	if err != nil {
 		return nil, err
+	}
+	cfg, err := Parse(body, src)
+	if err != nil {
+		return nil, err
+	}
+	if c.IsPinned() {
+		return c.Tighten(cfg, body, src, bundle)
 	}
 	return New(cfg, src, bundle), nil
 }
@@ -247,6 +276,11 @@ func (c *Class) PolicyOptions() *policy.Options {
 	o.Disabled = p.DisabledChecks
 	o.RejectOwnSeccomp = c.Seccomp.Existing == harden.ExistingReject
 	o.AllowedHostPaths = p.AllowedHostPaths
+	o.AllowedLogBinaries = p.AllowedLogBinaries
+	o.AllowedLogDirs = p.AllowedLogDirs
+	o.AllowedHooks = p.AllowedHooks
+	o.AllowedSeccompListeners = p.AllowedSeccompListeners
+	o.AllowedDevices = p.AllowedDevices
 	if c.KubeletRoot != "" {
 		o.KubeletRoot = c.KubeletRoot
 	}
@@ -271,11 +305,12 @@ func (c *Class) HardenOptions() (*harden.Options, error) {
 		return nil, fmt.Errorf("key %q: %q is not %q, %q, %q or an absolute path", "seccomp.profile", p, seccomp.ProfileHardened, seccomp.ProfileRuntimeDefault, "none")
 	}
 	switch e := c.Seccomp.Existing; e {
-	case "", harden.ExistingKeep:
-	case harden.ExistingReplace, harden.ExistingReject:
+	case "", harden.ExistingStrengthen:
+	case harden.ExistingKeep, harden.ExistingReplace, harden.ExistingReject:
 		o.SeccompExisting = e
 	default:
-		return nil, fmt.Errorf("key %q: %q is not %q, %q or %q", "seccomp.existing", e, harden.ExistingKeep, harden.ExistingReplace, harden.ExistingReject)
+		return nil, fmt.Errorf("key %q: %q is not %q, %q, %q or %q", "seccomp.existing", e,
+			harden.ExistingStrengthen, harden.ExistingKeep, harden.ExistingReplace, harden.ExistingReject)
 	}
 	o.SeccompAudit = c.Seccomp.Audit
 	switch c.Capabilities.Preset {
@@ -333,6 +368,14 @@ func (c *Class) PolicyMode() policy.Mode {
 	return policy.Mode(c.Mode)
 }
 
+// AuditOptions returns the audit log's size limits (audit_log_max_size,
+// audit_log_max_files, audit_log_min_free) with defaults applied. The keys
+// were validated when the configuration was parsed.
+func (c *Class) AuditOptions() audit.Options {
+	o, _, _ := c.auditOptions()
+	return o
+}
+
 // New resolves a class from a parsed configuration.
 func New(cfg *Config, source, bundle string) *Class {
 	c := &Class{Config: *cfg, Source: source}
@@ -385,7 +428,8 @@ func IsClassOptions(a *anypb.Any) bool {
 	return ro.GetConfigPath() != "" || len(ro.GetConfigBody()) > 0
 }
 
-// ApplyAny overlays runc options, if a holds any, on the class.
+// ApplyAny overlays runc options, if a holds any, on the class (checked
+// against it when it is pinned).
 func (c *Class) ApplyAny(a *anypb.Any) error {
 	var rc runcoptions.Options
 	if a == nil || !a.MessageIs(&rc) {
@@ -393,6 +437,11 @@ func (c *Class) ApplyAny(a *anypb.Any) error {
 	}
 	if err := a.UnmarshalTo(&rc); err != nil {
 		return fmt.Errorf("runtime options: %w", err)
+	}
+	if c.IsPinned() {
+		if err := c.TightenRunc(&rc); err != nil {
+			return err
+		}
 	}
 	c.ApplyRuncOptions(&rc)
 	return nil

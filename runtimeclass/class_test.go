@@ -93,8 +93,16 @@ func TestResolveNodeClassFile(t *testing.T) {
 	}
 }
 
+// unpinned writes a node class file that lets request options replace it.
+func unpinned(t *testing.T, dir string) {
+	if err := os.WriteFile(filepath.Join(dir, "containerd-shim-hardened-v2.toml"), []byte("pinned = false\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestResolveInlineBody(t *testing.T) {
-	r, _ := resolver(t)
+	r, dir := resolver(t)
+	unpinned(t, dir)
 	a, err := anypb.New(&runtimeoptions.Options{ConfigBody: []byte("class_name = \"untrusted\"\nbinary_name = \"/opt/runc\"\n")})
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +121,8 @@ func TestResolveInlineBody(t *testing.T) {
 }
 
 func TestResolveConfigPath(t *testing.T) {
-	r, _ := resolver(t)
+	r, dir := resolver(t)
+	unpinned(t, dir)
 	p := filepath.Join(t.TempDir(), "hardened.toml")
 	if err := os.WriteFile(p, []byte("class_name = \"file-class\"\nroot = \"/run/x\"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -133,13 +142,14 @@ func TestResolveConfigPath(t *testing.T) {
 }
 
 func TestResolveRuncOptions(t *testing.T) {
-	r, _ := resolver(t)
+	r, dir := resolver(t)
+	unpinned(t, dir)
 	a, _ := anypb.New(&runcoptions.Options{BinaryName: "/lab/runc", Root: "/lab/root", SystemdCgroup: true})
 	c, err := r.Resolve(a, bundle)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Source != SourceRunc || c.ClassName != DefaultClassName || c.BinaryName != "/lab/runc" || c.Root != "/lab/root" || !c.SystemdCgroup {
+	if !strings.HasSuffix(c.Source, " + "+SourceRunc) || c.ClassName != DefaultClassName || c.BinaryName != "/lab/runc" || c.Root != "/lab/root" || !c.SystemdCgroup {
 		t.Fatalf("got %+v", c)
 	}
 	if !IsRuntimeOptions(a) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/audit"
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/policy"
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/seccomp"
 )
@@ -65,6 +66,16 @@ type Config struct {
 	// line each. Default /var/log/containerd-shim-hardened/audit.log; "-"
 	// disables the file (decisions still go to the shim's log).
 	AuditLog string `toml:"audit_log"`
+	// AuditLogMaxSize is the size at which the audit log rotates (to
+	// <audit_log>.1, .2 …), e.g. "100Mi". Default "100Mi"; at least "1Mi".
+	AuditLogMaxSize string `toml:"audit_log_max_size"`
+	// AuditLogMaxFiles is how many rotated audit logs are kept (1 to 1000);
+	// the oldest is dropped. Default 5: at most max_size × 6 on disk.
+	AuditLogMaxFiles *int `toml:"audit_log_max_files"`
+	// AuditLogMinFree is the free space the audit log leaves on its file
+	// system: a record that would leave less is not written (the decision
+	// stands; the shim's log says so). Default "64Mi"; "0" turns the check off.
+	AuditLogMinFree string `toml:"audit_log_min_free"`
 	// KubeletRoot is kubelet's root directory. Default /var/lib/kubelet.
 	KubeletRoot string `toml:"kubelet_root"`
 	// ContainerdRoot is containerd's root directory. Default /var/lib/containerd.
@@ -77,6 +88,10 @@ type Config struct {
 	Rootfs       RootfsConfig       `toml:"rootfs"`
 	// NoNewPrivileges sets process.noNewPrivileges. Default true.
 	NoNewPrivileges *bool `toml:"no_new_privileges"`
+	// Pinned makes the class the floor for request options: runtime options
+	// a request brings (ConfigPath, ConfigBody, runc options) may only
+	// tighten it (pin.go). Default true; only a node class file can unpin.
+	Pinned *bool `toml:"pinned"`
 
 	// TypeUrl and ConfigPath are containerd's own runtime-option keys. CRI copies
 	// the whole options table into ConfigBody, so they may appear there; they
@@ -102,6 +117,21 @@ type PolicyConfig struct {
 	DisabledChecks []string `toml:"disabled_checks"`
 	// AllowedHostPaths lists host path prefixes containers may bind-mount.
 	AllowedHostPaths []policy.AllowedHostPath `toml:"allowed_host_paths"`
+	// AllowedHooks lists the OCI hook binaries (absolute paths) a spec may
+	// name; every other hook is refused (check hostActions). Default none.
+	AllowedHooks []string `toml:"allowed_hooks"`
+	// AllowedSeccompListeners lists the seccomp notify sockets a spec's
+	// linux.seccomp.listenerPath may name. Default none.
+	AllowedSeccompListeners []string `toml:"allowed_seccomp_listeners"`
+	// AllowedDevices lists host devices beyond the container default set
+	// ("c 10:229", "c 195:*"). Default none.
+	AllowedDevices []string `toml:"allowed_devices"`
+	// AllowedLogBinaries lists the binaries a task or exec may name as
+	// binary:// stdio (the shim runs them as root). Default none.
+	AllowedLogBinaries []string `toml:"allowed_log_binaries"`
+	// AllowedLogDirs lists directories under which a task or exec may name
+	// file:// stdio (the shim writes it as root). Default none.
+	AllowedLogDirs []string `toml:"allowed_log_dirs"`
 }
 
 // SeccompConfig is the [seccomp] table.
@@ -110,9 +140,12 @@ type SeccompConfig struct {
 	// "runtime-default" (containerd's), an absolute path of a profile file
 	// (Docker JSON format), or "none".
 	Profile string `toml:"profile"`
-	// Existing is what happens to a container's own profile: "keep"
-	// (default), "replace" (with Profile) or "reject" (refused, check
-	// seccompProfile).
+	// Existing is what happens to a container's own profile: "strengthen"
+	// (default: containerd's RuntimeDefault is replaced by Profile, any other
+	// own profile is intersected with it, deny rules winning, so asking for a
+	// profile never weakens protection), "keep" (kept as it is: weaker than
+	// Profile wherever it allows more, e.g. RuntimeDefault's ptrace),
+	// "replace" (with Profile) or "reject" (refused, check seccompProfile).
 	Existing string `toml:"existing"`
 	// Audit turns the applied profile's denials into log actions (rollouts).
 	Audit bool `toml:"audit"`
@@ -179,6 +212,15 @@ func Parse(data []byte, source string) (*Config, error) {
 
 // Load reads and parses a class configuration file.
 func Load(path string) (*Config, error) {
+	data, err := readConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(data, path)
+}
+
+// readConfig reads a class configuration file, bounded in size.
+func readConfig(path string) ([]byte, error) {
 	if !filepath.IsAbs(path) {
 		return nil, fmt.Errorf("runtime class config %q: ConfigPath must be an absolute path", path)
 	}
@@ -198,7 +240,7 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runtime class config %s: %w", path, err)
 	}
-	return Parse(data, path)
+	return data, nil
 }
 
 // decodeError rewrites go-toml's errors so they name the source and the key.
@@ -258,6 +300,9 @@ func (c *Config) validate(source string) error {
 	if c.AuditLog != "" && c.AuditLog != "-" && !filepath.IsAbs(c.AuditLog) {
 		return bad("audit_log", "%q must be an absolute path (or \"-\" to disable the file)", c.AuditLog)
 	}
+	if _, key, err := c.auditOptions(); err != nil {
+		return bad(key, "%s", err)
+	}
 	// Validate the policy and hardening options as they will be used,
 	// defaults included.
 	probe := Class{Config: *c}
@@ -275,4 +320,41 @@ func (c *Config) validate(source string) error {
 		}
 	}
 	return nil
+}
+
+// Bounds of the audit log keys.
+const (
+	minAuditLogMaxSize  = 1 << 20 // well above one record (at most 256 KiB)
+	maxAuditLogMaxFiles = 1000
+)
+
+// auditOptions returns the audit log's bounds with defaults applied, or the
+// key of a bad value and what is wrong with it (the returned options then
+// hold the defaults for that key).
+func (c *Config) auditOptions() (audit.Options, string, error) {
+	o := audit.DefaultOptions()
+	if s := c.AuditLogMaxSize; s != "" {
+		n, err := parseSize(s)
+		if err != nil || n < minAuditLogMaxSize {
+			return o, "audit_log_max_size", fmt.Errorf("%q is not a size of at least \"1Mi\" (like \"100Mi\")", s)
+		}
+		o.MaxSize = n
+	}
+	if p := c.AuditLogMaxFiles; p != nil {
+		if *p < 1 || *p > maxAuditLogMaxFiles {
+			return o, "audit_log_max_files", fmt.Errorf("%d is not between 1 and %d", *p, maxAuditLogMaxFiles)
+		}
+		o.MaxFiles = *p
+	}
+	if s := c.AuditLogMinFree; s != "" {
+		n, err := parseSize(s)
+		if err != nil || n < 0 {
+			return o, "audit_log_min_free", fmt.Errorf("%q is not a size like \"64Mi\" (\"0\" turns the check off)", s)
+		}
+		o.MinFree = n
+		if n == 0 {
+			o.MinFree = -1 // audit.Options: negative is off, zero the default
+		}
+	}
+	return o, "", nil
 }

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/audit"
 )
 
 func TestParseValid(t *testing.T) {
@@ -39,6 +41,14 @@ func TestParseErrorsNameSourceAndKey(t *testing.T) {
 		{"unknown table", "[polcy]\nlevel = \"baseline\"\n", []string{"cfg.toml", `"polcy"`}},
 		{"bad mode", "mode = \"warn\"\n", []string{"cfg.toml", `"mode"`, "warn"}},
 		{"relative audit log", "audit_log = \"audit.log\"\n", []string{"cfg.toml", `"audit_log"`}},
+		{"bad audit log max size", "audit_log_max_size = \"lots\"\n", []string{"cfg.toml", `"audit_log_max_size"`, "lots"}},
+		{"tiny audit log max size", "audit_log_max_size = \"64Ki\"\n", []string{"cfg.toml", `"audit_log_max_size"`, "1Mi"}},
+		{"negative audit log max size", "audit_log_max_size = \"-1Mi\"\n", []string{"cfg.toml", `"audit_log_max_size"`}},
+		{"audit log max size type", "audit_log_max_size = 100\n", []string{"cfg.toml", `"audit_log_max_size"`}},
+		{"zero audit log max files", "audit_log_max_files = 0\n", []string{"cfg.toml", `"audit_log_max_files"`, "between 1 and 1000"}},
+		{"too many audit log files", "audit_log_max_files = 1001\n", []string{"cfg.toml", `"audit_log_max_files"`}},
+		{"audit log max files type", "audit_log_max_files = \"5\"\n", []string{"cfg.toml", `"audit_log_max_files"`}},
+		{"bad audit log min free", "audit_log_min_free = \"some\"\n", []string{"cfg.toml", `"audit_log_min_free"`, "some"}},
 		{"bad level", "[policy]\nlevel = \"privileged\"\n", []string{"cfg.toml", `"policy.level"`}},
 		{"bad unmasked_proc", "[policy]\nunmasked_proc = \"ignore\"\n", []string{"cfg.toml", `"policy.unmasked_proc"`}},
 		{"allow root", "[[policy.allowed_host_paths]]\npath_prefix = \"/\"\n", []string{"cfg.toml", `"policy.allowed_host_paths[0].path_prefix"`}},
@@ -76,6 +86,26 @@ func TestParseErrorsNameSourceAndKey(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestAuditOptions(t *testing.T) {
+	c, err := Parse([]byte("audit_log_max_size = \"10Mi\"\naudit_log_max_files = 2\naudit_log_min_free = \"1Gi\"\n"), "t.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := New(c, "t.toml", "").AuditOptions(); o != (audit.Options{MaxSize: 10 << 20, MaxFiles: 2, MinFree: 1 << 30}) {
+		t.Fatalf("got %+v", o)
+	}
+	if o := New(&Config{}, "defaults", "").AuditOptions(); o != audit.DefaultOptions() {
+		t.Fatalf("defaults %+v", o)
+	}
+	c, err = Parse([]byte("audit_log_min_free = \"0\"\naudit_log_max_size = \"1048576\"\n"), "t.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := New(c, "t.toml", "").AuditOptions(); o.MinFree >= 0 || o.MaxSize != 1<<20 || o.MaxFiles != audit.DefaultMaxFiles {
+		t.Fatalf("min_free 0 should turn the check off: %+v", o)
 	}
 }
 

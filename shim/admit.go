@@ -67,58 +67,83 @@ func newDecision(ctx context.Context, event string, class *runtimeclass.Class, i
 	return d
 }
 
+// request is what one Start, Create or check evaluation judges besides the
+// class: the container, its bundle and spec, the pod sandbox it belongs to
+// and the stdio the shim would open for it.
+type request struct {
+	id, bundle string
+	spec       *specs.Spec
+	// sandboxPID is the pod sandbox's init process (0: none this shim
+	// serves), sandboxUID its pod UID.
+	sandboxPID int
+	sandboxUID string
+	// stdio is the task's stdio (nil at Start, which has none).
+	stdio *policy.IO
+}
+
 // evaluateSpec runs the checks on a container's spec and, when it is allowed,
 // the hardening step (applied in enforce mode, recorded as would-be changes
 // in audit mode).
-func evaluateSpec(ctx context.Context, event string, class *runtimeclass.Class, id, bundle string, spec *specs.Spec) (*decision, error) {
-	in, vs := checkSpec(class, id, bundle, spec)
+func evaluateSpec(ctx context.Context, event string, class *runtimeclass.Class, r request) (*decision, error) {
+	in, vs := checkSpec(class, r)
 	var changes []harden.Change
 	if len(vs) == 0 || class.PolicyMode() == policy.ModeAudit {
 		opts, err := class.HardenOptions()
 		if err != nil {
 			return nil, err
 		}
-		if changes, err = harden.Apply(spec, opts, class.PolicyMode() == policy.ModeAudit); err != nil {
+		if changes, err = harden.Apply(r.spec, opts, class.PolicyMode() == policy.ModeAudit); err != nil {
 			return nil, err
 		}
 	}
-	return newDecision(ctx, event, class, id, "", spec, in.Subject(), vs, changes), nil
+	return newDecision(ctx, event, class, r.id, "", r.spec, in.Subject(), vs, changes), nil
 }
 
 // checkSpec runs the checks only.
-func checkSpec(class *runtimeclass.Class, id, bundle string, spec *specs.Spec) (*policy.Input, []policy.Violation) {
-	in := &policy.Input{Spec: spec, ID: id, StateDir: runtimeclass.StateDir(bundle), Bundle: bundle, Options: class.PolicyOptions(), Host: policy.NodeHost{}}
-	return in, policy.Evaluate(in)
+func checkSpec(class *runtimeclass.Class, r request) (*policy.Input, []policy.Violation) {
+	in := &policy.Input{Spec: r.spec, ID: r.id, StateDir: runtimeclass.StateDir(r.bundle), Bundle: r.bundle,
+		SandboxPID: r.sandboxPID, SandboxUID: r.sandboxUID, Options: class.PolicyOptions(), Host: policy.NodeHost{}}
+	vs := policy.Evaluate(in)
+	if r.stdio != nil && !in.Options.IsDisabled(policy.IOCheckID) {
+		vs = append(vs, policy.EvaluateIO(*r.stdio, in.StateDir, in.Options, in.Host)...)
+	}
+	return in, vs
 }
 
-// record writes a decision to the node audit log and, when toLog, to the
-// shim's log. A failing audit log is reported in the shim's log; it does not
-// change the decision.
+// record writes a decision to the node audit log (capped, rotated per the
+// class's audit_log_* keys) and, when toLog, to the shim's log. A failing
+// audit log (including one not written because its disk is nearly full) is
+// reported in the shim's log; it does not change the decision.
 func record(ctx context.Context, class *runtimeclass.Class, d *decision, toLog bool) {
 	var auditErr error
 	if class.AuditLog != "-" {
-		auditErr = audit.Append(class.AuditLog, &d.record)
+		auditErr = audit.AppendWith(class.AuditLog, class.AuditOptions(), &d.record)
 	}
 	if !toLog {
 		return
 	}
+	// The shim's log gets the same capped record as the audit log.
+	r := audit.Cap(&d.record)
 	entry := log.G(ctx).WithFields(log.Fields{
-		"decision": d.record.Decision, "event": d.record.Event, "class": d.record.Class,
-		"mode": d.record.Mode, "id": d.record.ID, "subject": d.record.Subject,
+		"decision": r.Decision, "event": r.Event, "class": r.Class,
+		"mode": r.Mode, "id": r.ID, "subject": r.Subject,
 	})
-	if d.record.ExecID != "" {
-		entry = entry.WithField("exec_id", d.record.ExecID)
+	if r.ExecID != "" {
+		entry = entry.WithField("exec_id", r.ExecID)
 	}
-	if len(d.record.Changes) > 0 {
-		entry = entry.WithField("changes", d.record.Changes)
+	if len(r.Changes) > 0 {
+		entry = entry.WithField("changes", r.Changes)
+	}
+	if r.Truncated != nil {
+		entry = entry.WithField("truncated", *r.Truncated)
 	}
 	if auditErr != nil {
 		entry.WithError(auditErr).Error("writing the audit log failed")
 	}
-	switch d.record.Decision {
+	switch r.Decision {
 	case audit.Allowed:
 		entry.Info("policy decision")
 	default:
-		entry.WithField("violations", d.record.Violations).Warn(d.record.Message)
+		entry.WithField("violations", r.Violations).Warn(r.Message)
 	}
 }

@@ -10,10 +10,15 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 
 	"github.com/containerd/containerd/v2/pkg/namespaces"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/audit"
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/policy"
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/runtimeclass"
 )
 
@@ -65,10 +70,18 @@ func RunCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	if *id == "" {
 		*id = filepath.Base(specPath)
+		// A pod sandbox's container ID is its sandbox ID.
+		if in := (&policy.Input{Spec: spec}); in.IsSandbox() && in.SandboxID() != "" {
+			*id = in.SandboxID()
+		}
 	}
 	bundle := filepath.Join(*stateDir, "io.containerd.runtime.v2.task", "check", *id)
 	ctx := namespaces.WithNamespace(context.Background(), "check")
-	d, err := evaluateSpec(ctx, audit.EventCreate, class, *id, bundle, spec)
+	// Offline there is no pod: a spec that joins /proc/<pid>/ns paths is
+	// judged as if <pid> were its pod sandbox (the host's namespaces are
+	// still refused).
+	d, err := evaluateSpec(ctx, audit.EventCreate, class, request{id: *id, bundle: bundle, spec: spec,
+		sandboxPID: pidOfNamespacePaths(spec), sandboxUID: spec.Annotations[policy.AnnotationSandboxUID]})
 	if err != nil {
 		fmt.Fprintln(stderr, "check:", err)
 		return CheckBadInput
@@ -101,12 +114,22 @@ func loadCheckClass(config, stateDir string) (*runtimeclass.Class, error) {
 	return runtimeclass.New(cfg, config, bundle), nil
 }
 
+// readLimited reads a regular file of at most maxSpecBytes (+1, so that the
+// parser reports the size). O_NONBLOCK: opening a FIFO must not wait for a
+// writer; it is then refused as not a regular file.
 func readLimited(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (%s)", path, st.Mode().Type())
+	}
 	return io.ReadAll(io.LimitReader(f, maxSpecBytes+1))
 }
 
@@ -128,4 +151,20 @@ func printDecision(w io.Writer, d *decision) {
 	if r.Message != "" {
 		fmt.Fprintf(w, "message: %s\n", r.Message)
 	}
+}
+
+// pidOfNamespacePaths returns the PID named by the spec's /proc/<pid>/ns/...
+// namespace paths, or 0.
+func pidOfNamespacePaths(spec *specs.Spec) int {
+	if spec.Linux == nil {
+		return 0
+	}
+	for _, ns := range spec.Linux.Namespaces {
+		if rest, ok := strings.CutPrefix(ns.Path, "/proc/"); ok {
+			if pid, err := strconv.Atoi(strings.Split(rest, "/")[0]); err == nil && pid > 0 {
+				return pid
+			}
+		}
+	}
+	return 0
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/containerd/errdefs"
@@ -27,10 +28,13 @@ func writeSpec(t *testing.T, s *specs.Spec) string {
 
 func TestRunCheck(t *testing.T) {
 	allowed := validSpec()
-	allowed.Linux.Namespaces = []specs.LinuxNamespace{{Type: "network"}, {Type: "pid"}, {Type: "ipc"}, {Type: "mount"}}
+	allowed.Linux.Namespaces = []specs.LinuxNamespace{{Type: "network"}, {Type: "pid"}, {Type: "ipc"}, {Type: "mount"}, {Type: "uts"}}
+	caps := []string{"CAP_CHOWN", "CAP_KILL"}
+	allowed.Process.Capabilities = &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps}
 	refused := validSpec()
 	refused.Mounts = []specs.Mount{{Destination: "/data", Type: "bind", Source: "/etc", Options: []string{"rbind"}}}
 	refused.Linux.Namespaces = allowed.Linux.Namespaces
+	refused.Process.Capabilities = allowed.Process.Capabilities
 	cfgDir := t.TempDir()
 	auditCfg := filepath.Join(cfgDir, "audit.toml")
 	os.WriteFile(auditCfg, []byte("class_name = \"rollout\"\nmode = \"audit\"\naudit_log = \"-\"\n"), 0o644)
@@ -51,6 +55,7 @@ func TestRunCheck(t *testing.T) {
 		{"bad config", []string{"--config", badCfg, writeSpec(t, allowed)}, CheckBadInput, []string{badCfg, `"mode"`}},
 		{"missing spec", []string{"/nonexistent/config.json"}, CheckBadInput, []string{"/nonexistent/config.json"}},
 		{"no args", nil, CheckBadInput, []string{"usage"}},
+		{"a FIFO (would block)", []string{fifoPath(t)}, CheckBadInput, []string{"not a regular file"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
@@ -101,4 +106,13 @@ func TestInvokedAs(t *testing.T) {
 	if got := invokedAs(); got != "/usr/local/bin/containerd-shim-hardened-audit-v2" {
 		t.Fatalf("with the variable: %q", got)
 	}
+}
+
+// fifoPath makes a FIFO nobody writes to: reading it would block forever.
+func fifoPath(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "spec.fifo")
+	if err := syscall.Mkfifo(p, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/audit"
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/policy"
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/runtimeclass"
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/sandbox"
 )
@@ -82,8 +83,15 @@ func (m *manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (*
 	// Refuse before any shim daemon or container process exists. Nothing may
 	// be written to stdout or stderr here: containerd reads the bootstrap
 	// result from their combined output.
-	in, vs := checkSpec(class, params.GetInstanceID(), bundle, spec)
-	if d := newDecision(ctx, audit.EventStart, class, params.GetInstanceID(), "", spec, in.Subject(), vs, nil); d.refused {
+	id := params.GetInstanceID()
+	req := request{id: id, bundle: bundle, spec: spec}
+	group, label, claims := grouping(id, spec)
+	if sb := (&policy.Input{Spec: spec}).SandboxID(); claims && sb == group {
+		req.sandboxPID = sandboxPIDFromRuntime(class, params.GetNamespace(), sb)
+		req.sandboxUID = sandboxUIDFromBundle(bundle, sb)
+	}
+	in, vs := checkSpec(class, req)
+	if d := newDecision(ctx, audit.EventStart, class, id, "", spec, in.Subject(), vs, nil); d.refused {
 		record(ctx, class, d, false)
 		return nil, d.err()
 	}
@@ -97,7 +105,21 @@ func (m *manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (*
 	}
 	translated := proto.CloneOf(params)
 	translated.Extensions = append(rest, &bootapi.Extension{Value: runcOpts})
-	return m.runc.Start(ctx, translated)
+	res, err := m.runc.Start(ctx, translated)
+	if err != nil || !claims {
+		return res, err
+	}
+	// A container that claims another container's shim group is handed to
+	// whatever shim serves that group: it must be this class's.
+	if err := verifyPeer(ctx, res.GetAddress(), group, label, class); err != nil {
+		d := newDecision(ctx, audit.EventStart, class, id, "", spec, in.Subject(),
+			[]policy.Violation{{Check: "runtimeClass", Field: "annotations[" + label + "]", Value: group, Reason: err.Error()}}, nil)
+		d.refused, d.record.Decision = true, audit.Refused
+		d.record.Message = err.Error()
+		record(ctx, class, d, false)
+		return nil, err
+	}
+	return res, nil
 }
 
 // Stop cleans up after a shim that died; the runc manager reads the options

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"reflect"
+	"strings"
 	"sync"
 
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
@@ -40,6 +42,11 @@ type containerState struct {
 	spec      *specs.Spec    // the final (hardened) spec runc was given
 	process   *specs.Process // the process as created, before hardening
 	resources *specs.LinuxResources
+	stateDir  string // containerd's state directory (from the bundle path)
+	// sandboxPID is the init process of a CRI pod sandbox (pause), 0 for
+	// every other container; podUID its pod UID.
+	sandboxPID int
+	podUID     string
 }
 
 // newService wraps a runc task service.
@@ -78,7 +85,9 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	if err != nil {
 		return nil, invalid(err)
 	}
-	d, err := evaluateSpec(ctx, audit.EventCreate, class, r.ID, r.Bundle, spec)
+	sandboxPID, podUID := s.sandbox(spec)
+	d, err := evaluateSpec(ctx, audit.EventCreate, class, request{id: r.ID, bundle: r.Bundle, spec: spec,
+		sandboxPID: sandboxPID, sandboxUID: podUID, stdio: &policy.IO{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal}})
 	if err != nil {
 		return nil, invalid(err)
 	}
@@ -96,14 +105,35 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	if err != nil {
 		return nil, err
 	}
-	st := &containerState{class: class, subject: d.record.Subject, spec: spec, process: &process}
+	st := &containerState{class: class, subject: d.record.Subject, spec: spec, process: &process, stateDir: runtimeclass.StateDir(r.Bundle)}
 	if spec.Linux != nil {
 		st.resources = spec.Linux.Resources
+	}
+	if in := (&policy.Input{Spec: spec, ID: r.ID}); in.IsSandbox() && in.OwnSandboxID() == r.ID {
+		st.sandboxPID, st.podUID = int(resp.GetPid()), in.PodUID()
 	}
 	s.mu.Lock()
 	s.containers[r.ID] = st
 	s.mu.Unlock()
 	return resp, nil
+}
+
+// sandbox returns the init process and pod UID of the pod sandbox a
+// container belongs to when this shim serves that sandbox, else 0 and "":
+// only then may the container join namespaces by path or mount the pod's
+// volumes.
+func (s *service) sandbox(spec *specs.Spec) (int, string) {
+	in := &policy.Input{Spec: spec}
+	id := in.SandboxID()
+	if id == "" || in.IsSandbox() {
+		return 0, ""
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.containers[id]; ok {
+		return st.sandboxPID, st.podUID
+	}
+	return 0, ""
 }
 
 // classFor returns the class the start step resolved and saved in the
@@ -138,6 +168,9 @@ func (s *service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*emp
 	// with (what CRI copies into exec requests); then the exec process is
 	// hardened like the container's own.
 	vs := policy.EvaluateExec(st.process, &p)
+	if o := st.class.PolicyOptions(); !o.IsDisabled(policy.IOCheckID) {
+		vs = append(vs, policy.EvaluateIO(policy.IO{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal}, st.stateDir, o, policy.NodeHost{})...)
+	}
 	opts, err := st.class.HardenOptions()
 	if err != nil {
 		return nil, invalid(err)
@@ -151,7 +184,7 @@ func (s *service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*emp
 		}
 		r.Spec.Value = b
 	}
-	d := newDecision(ctx, audit.EventExec, st.class, r.ID, r.ExecID, st.spec, fmt.Sprintf("exec %q in %s", r.ExecID, st.subject), vs, changes)
+	d := newDecision(ctx, audit.EventExec, st.class, r.ID, r.ExecID, st.spec, fmt.Sprintf("exec %q in %s", r.ExecID, st.subject), vs, compactExecChanges(changes, &p, st.spec))
 	record(ctx, st.class, d, true)
 	if err := d.err(); err != nil {
 		return nil, errgrpc.ToGRPC(err)
@@ -209,4 +242,25 @@ func roundTrip(src, dst any) error {
 		return err
 	}
 	return json.Unmarshal(b, dst)
+}
+
+// compactExecChanges shortens the audit record of an exec hardened to
+// exactly its container's hardened privileges (what every CRI exec is: CRI
+// copies the container's process as created): the full from/to lists are in
+// the container's create record, and an exec probe every second would
+// otherwise write them ~86,400 times a day.
+func compactExecChanges(changes []harden.Change, exec *specs.Process, spec *specs.Spec) []harden.Change {
+	if len(changes) == 0 || spec == nil || spec.Process == nil {
+		return changes
+	}
+	c := spec.Process
+	if exec.NoNewPrivileges != c.NoNewPrivileges || !reflect.DeepEqual(exec.Capabilities, c.Capabilities) {
+		return changes
+	}
+	fields := make([]string, len(changes))
+	for i, ch := range changes {
+		fields[i] = ch.Field
+	}
+	return []harden.Change{{Field: strings.Join(fields, ", "), From: "the container's process as created",
+		To: "the container's hardened process (see its create record)"}}
 }

@@ -16,8 +16,13 @@ import (
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "check" {
-		os.Exit(shim.RunCheck(os.Args[2:], os.Stdout, os.Stderr))
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "check":
+			os.Exit(shim.RunCheck(os.Args[2:], os.Stdout, os.Stderr))
+		case "verify":
+			os.Exit(shim.RunVerify(os.Args[2:], os.Stdout, os.Stderr))
+		}
 	}
 	if len(os.Args) == 2 {
 		switch os.Args[1] {

@@ -15,6 +15,7 @@
 #   lab.sh exec CMD [ARGS]         run CMD inside the lab netns with the lab environment
 #   lab.sh crictl|ctr [ARGS]       crictl / ctr against the lab (inside the netns)
 #   lab.sh config-check            containerd config dump + check that no default path is used
+#   lab.sh classes                 rewrite the hardened classes' node class files (a running lab)
 #
 # Environment knobs (all optional):
 #   LAB_NAME (hlab)  LAB_DIR (<repo>/.lab)  LAB_RUN (/run/$LAB_NAME)  LAB_NETNS ($LAB_NAME)
@@ -574,7 +575,9 @@ lab_class_config() {
 	shift
 	printf '%s\n' "class_name = \"$name\"" "binary_name = \"$BIN/runc\"" "root = \"$RUNC_ROOT\"" \
 		"containerd_root = \"$CTRD_ROOT\"" "kubelet_root = \"$LAB_DIR/kubelet\"" \
-		"audit_log = \"$LOGS/hardened-audit.log\"" "$@"
+		"audit_log = \"$LOGS/hardened-audit.log\"" "$@" \
+		"[policy]" "# the lab's clients create their stdio FIFOs here (ctr/cio --fifo-dir)" \
+		"allowed_log_dirs = [\"$FIFO_DIR\"]"
 }
 
 write_crictl_yaml() {
@@ -1223,6 +1226,7 @@ main() {
 	status) cmd_status "$@" ;;
 	critest) cmd_critest "$@" ;;
 	config-check) need_root; cmd_config_check ;;
+	classes) [[ -f $LAB_ENV ]] || die "the lab is not up"; write_file_class_config ;;
 	env) [[ -f $LAB_ENV ]] || die "the lab is not up (no $LAB_ENV)"; cat "$LAB_ENV" ;;
 	env-file) echo "$LAB_ENV" ;;
 	exec) cmd_exec "$@" ;;

@@ -1,0 +1,171 @@
+package runtimeclass
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	runcoptions "github.com/containerd/containerd/api/types/runc/options"
+	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// tomlKeys lists the schema's keys as dotted TOML paths (tables one level
+// deep, as setKeys reports them).
+func tomlKeys(t reflect.Type, prefix string) []string {
+	var keys []string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := strings.Split(f.Tag.Get("toml"), ",")[0]
+		if tag == "" || tag == "-" {
+			continue
+		}
+		if f.Type.Kind() == reflect.Struct && prefix == "" {
+			keys = append(keys, tomlKeys(f.Type, tag+".")...)
+			continue
+		}
+		keys = append(keys, prefix+tag)
+	}
+	return keys
+}
+
+// TestPinRulesCoverSchema fails when a key is added to the schema without a
+// pinning rule: a new key must not be relaxable by a request by accident.
+func TestPinRulesCoverSchema(t *testing.T) {
+	for _, k := range tomlKeys(reflect.TypeOf(Config{}), "") {
+		if _, ok := pinRules[k]; !ok {
+			t.Errorf("config key %q has no pinning rule in pinRules", k)
+		}
+	}
+}
+
+func TestPinnedClassOnlyTightens(t *testing.T) {
+	const node = `class_name = "hardened"
+binary_name = "/usr/bin/runc"
+audit_log = "/var/log/h/audit.log"
+[policy]
+level = "baseline"
+disabled_checks = ["sysctls"]
+[[policy.allowed_host_paths]]
+path_prefix = "/var/log/pods"
+read_only = true
+[[policy.allowed_host_paths]]
+path_prefix = "/data"
+`
+	for _, tc := range []struct {
+		name string
+		body string
+		key  string // "" when allowed
+		ok   func(c *Class) bool
+	}{
+		{"nothing", "", "", nil},
+		{"a label", `class_name = "web"`, "", func(c *Class) bool { return c.ClassName == "web" }},
+		{"same paths", "binary_name = \"/usr/bin/runc\"\naudit_log = \"/var/log/h/audit.log\"\n", "", nil},
+		{"audit mode", `mode = "audit"`, "mode", nil},
+		{"enforce mode", `mode = "enforce"`, "", nil},
+		{"another runtime binary", `binary_name = "/tmp/evil"`, "binary_name", nil},
+		{"another audit log", `audit_log = "/tmp/log"`, "audit_log", nil},
+		{"another kubelet root", `kubelet_root = "/tmp/kubelet"`, "kubelet_root", nil},
+		{"restricted level", "[policy]\nlevel = \"restricted\"", "", func(c *Class) bool { return c.Policy.Level == "restricted" }},
+		{"disable a check", "[policy]\ndisabled_checks = [\"privileged\"]", "policy.disabled_checks", nil},
+		{"disable fewer checks", "[policy]\ndisabled_checks = []", "", func(c *Class) bool { return len(c.Policy.DisabledChecks) == 0 }},
+		{"allow another host path", "[[policy.allowed_host_paths]]\npath_prefix = \"/etc\"", "policy.allowed_host_paths", nil},
+		{"allow a pinned path read-write", "[[policy.allowed_host_paths]]\npath_prefix = \"/var/log/pods\"", "policy.allowed_host_paths", nil},
+		{"allow a narrower path", "[[policy.allowed_host_paths]]\npath_prefix = \"/data/app\"\nread_only = true", "", nil},
+		{"allow a hook", "[policy]\nallowed_hooks = [\"/bin/sh\"]", "policy.allowed_hooks", nil},
+		{"allow a log binary", "[policy]\nallowed_log_binaries = [\"/bin/sh\"]", "policy.allowed_log_binaries", nil},
+		{"seccomp off", "[seccomp]\nprofile = \"none\"", "seccomp.profile", nil},
+		{"seccomp keep", "[seccomp]\nexisting = \"keep\"", "seccomp.existing", nil},
+		{"seccomp reject", "[seccomp]\nexisting = \"reject\"", "", nil},
+		{"seccomp audit", "[seccomp]\naudit = true", "seccomp.audit", nil},
+		{"more capabilities", "[capabilities]\nallow = [\"CHOWN\", \"SYS_ADMIN\"]", "capabilities.allow", nil},
+		{"fewer capabilities", "[capabilities]\nallow = [\"CHOWN\"]", "", nil},
+		{"restricted preset", "[capabilities]\npreset = \"restricted\"", "", nil},
+		{"writable rootfs", "[rootfs]\nread_only = false", "rootfs.read_only", nil},
+		{"more writable paths", "[[rootfs.writable_paths]]\npath = \"/var/lib\"", "rootfs.writable_paths", nil},
+		{"bigger tmp", "[[rootfs.writable_paths]]\npath = \"/tmp\"\nsize = \"1G\"", "rootfs.writable_paths", nil},
+		{"fewer writable paths", "[rootfs]\nwritable_paths = []", "", nil},
+		{"no_new_privileges off", "no_new_privileges = false", "no_new_privileges", nil},
+		{"unpin", "pinned = false", "pinned", nil},
+		{"secrets on disk", "[policy]\nsecrets_in_memory = false", "policy.secrets_in_memory", nil},
+		{"require seccomp", "[policy]\nrequire_seccomp = true", "", func(c *Class) bool { return c.Policy.RequireSeccomp }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, dir := resolver(t)
+			if err := os.WriteFile(filepath.Join(dir, "containerd-shim-hardened-v2.toml"), []byte(node), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			for _, via := range []string{"body", "path"} {
+				ro := &runtimeoptions.Options{ConfigBody: []byte(tc.body)}
+				if via == "path" {
+					p := filepath.Join(t.TempDir(), "req.toml")
+					os.WriteFile(p, []byte(tc.body), 0o600)
+					ro = &runtimeoptions.Options{ConfigPath: p}
+				}
+				if tc.body == "" && via == "path" {
+					continue
+				}
+				a, _ := anypb.New(ro)
+				c, err := r.Resolve(a, bundle)
+				if tc.key == "" {
+					if err != nil {
+						t.Fatalf("%s: %v", via, err)
+					}
+					if tc.ok != nil && !tc.ok(c) {
+						t.Fatalf("%s: got %+v", via, c.Config)
+					}
+					if c.BinaryName != "/usr/bin/runc" || c.AuditLog != "/var/log/h/audit.log" {
+						t.Fatalf("%s: pinned paths lost: %+v", via, c.Config)
+					}
+					continue
+				}
+				if err == nil || !strings.Contains(err.Error(), "pinned") || !strings.Contains(err.Error(), `"`+tc.key+`"`) {
+					t.Fatalf("%s: err %v, want a pinning refusal naming %q", via, err, tc.key)
+				}
+			}
+		})
+	}
+}
+
+func TestPinnedRuncOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts *runcoptions.Options
+		key  string
+	}{
+		{"stdio owner (CRI, user-namespaced pods)", &runcoptions.Options{IoUid: 100000, IoGid: 100000}, ""},
+		{"same binary and root", &runcoptions.Options{BinaryName: "runc", Root: "/run/lab/state/runc"}, ""},
+		{"another binary", &runcoptions.Options{BinaryName: "/tmp/evil"}, "BinaryName"},
+		{"another root", &runcoptions.Options{Root: "/tmp/root"}, "Root"},
+		{"systemd cgroup", &runcoptions.Options{SystemdCgroup: true}, "SystemdCgroup"},
+		{"shim cgroup", &runcoptions.Options{ShimCgroup: "/x"}, "ShimCgroup"},
+		{"no pivot_root", &runcoptions.Options{NoPivotRoot: true}, "NoPivotRoot"},
+		{"no new keyring", &runcoptions.Options{NoNewKeyring: true}, "NoNewKeyring"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, _ := resolver(t)
+			a, _ := anypb.New(tc.opts)
+			c, err := r.Resolve(a, bundle)
+			if tc.key == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.IoUID != tc.opts.IoUid {
+					t.Fatalf("stdio owner not applied: %+v", c.Config)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), `"`+tc.key+`"`) || !strings.Contains(err.Error(), "built-in defaults") {
+				t.Fatalf("err %v, want a pinning refusal naming %q", err, tc.key)
+			}
+			// The saved class of a pod refuses them the same way (CRI app
+			// containers reach Create without a start step).
+			c, _ = r.Node(bundle)
+			if err := c.ApplyAny(a); err == nil {
+				t.Fatal("ApplyAny accepted relaxing runc options")
+			}
+		})
+	}
+}
