@@ -117,18 +117,22 @@ func isBind(m specs.Mount) bool {
 // sandbox it belongs to, as the shim serving that pod knows its process.
 func notOwnNamespace(in *Input, kind, path string, id NSID) string {
 	if in.IsSandbox() {
-		if kind != "network" {
-			return fmt.Sprintf("a pod sandbox joins an existing %s namespace through %q; only its network namespace may be created for it beforehand", kind, path)
-		}
-		if !isRuntimeNetNSPath(in, path) {
+		switch {
+		case kind == "network" && isRuntimeNetNSPath(in, path):
+		case kind == "user" && isPinnedUserNSPath(in, path):
+		case kind == "network":
 			return fmt.Sprintf("a pod sandbox joins the network namespace at %q; only one the runtime created for it (%s/cni-…) may be joined", path, strings.Join(netnsDirs(in), "/cni-…, "))
+		case kind == "user":
+			return fmt.Sprintf("a pod sandbox joins the user namespace at %q; only the one containerd pinned for it (<state>/io.containerd.grpc.v1.cri/sandboxes/<its id>/pinned-namespaces/user) may be joined", path)
+		default:
+			return fmt.Sprintf("a pod sandbox joins an existing %s namespace through %q; only its network and user namespaces may be created for it beforehand", kind, path)
 		}
 		pid, err := in.Host.NamespaceInUse(kind, id)
 		if err != nil {
-			return fmt.Sprintf("cannot verify that the network namespace at %q is new: %v", path, err)
+			return fmt.Sprintf("cannot verify that the %s namespace at %q is new: %v", kind, path, err)
 		}
 		if pid != 0 {
-			return fmt.Sprintf("joins the network namespace at %q, which process %d is already in; a pod sandbox gets a network namespace of its own", path, pid)
+			return fmt.Sprintf("joins the %s namespace at %q, which process %d is already in; a pod sandbox gets a %s namespace of its own", kind, path, pid, kind)
 		}
 		return ""
 	}
@@ -170,4 +174,15 @@ func isRuntimeNetNSPath(in *Input, path string) bool {
 		}
 	}
 	return false
+}
+
+// isPinnedUserNSPath reports whether path is the user namespace containerd's
+// CRI pinned for this pod sandbox (user-namespaced pods, hostUsers: false).
+func isPinnedUserNSPath(in *Input, path string) bool {
+	id := in.OwnSandboxID()
+	if id == "" || in.StateDir == "" {
+		return false
+	}
+	want := filepath.Join(resolveOrClean(in.Host, in.StateDir), "io.containerd.grpc.v1.cri", "sandboxes", id, "pinned-namespaces", "user")
+	return resolveOrClean(in.Host, path) == want
 }

@@ -108,10 +108,26 @@ func TestSandboxJoinsOnlyANewNetworkNamespace(t *testing.T) {
 			setNSPath(s, "network", p)
 			h.ns[p] = NSID{Dev: 4, Ino: 4026537777}
 		}, ""},
+		{"user namespace containerd pinned for it", func(s *specs.Spec, h *fakeHost) {
+			p := testState + "/io.containerd.grpc.v1.cri/sandboxes/" + testSandboxID + "/pinned-namespaces/user"
+			setNSPath(s, "user", p)
+			h.ns[p] = NSID{Dev: 4, Ino: 4026538888}
+		}, ""},
+		{"user namespace pinned for another sandbox", func(s *specs.Spec, h *fakeHost) {
+			p := testState + "/io.containerd.grpc.v1.cri/sandboxes/" + strings.Repeat("b", 64) + "/pinned-namespaces/user"
+			setNSPath(s, "user", p)
+			h.ns[p] = NSID{Dev: 4, Ino: 4026538889}
+		}, "only the one containerd pinned for it"},
+		{"pinned user namespace a process is already in", func(s *specs.Spec, h *fakeHost) {
+			p := testState + "/io.containerd.grpc.v1.cri/sandboxes/" + testSandboxID + "/pinned-namespaces/user"
+			setNSPath(s, "user", p)
+			h.ns[p] = NSID{Dev: 4, Ino: 4026538890}
+			h.inUse = map[NSID]int{{Dev: 4, Ino: 4026538890}: 77}
+		}, "process 77 is already in"},
 		{"another kind by path", func(s *specs.Spec, h *fakeHost) {
 			setNSPath(s, "ipc", "/proc/31/ns/ipc")
 			h.ns["/proc/31/ns/ipc"] = NSID{Dev: 4, Ino: 4026535555}
-		}, "only its network namespace"},
+		}, "only its network and user namespaces"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newFakeHost()
@@ -121,7 +137,7 @@ func TestSandboxJoinsOnlyANewNetworkNamespace(t *testing.T) {
 			setNSPath(s, "network", "/var/run/netns/cni-1234")
 			h.ns["/var/run/netns/cni-1234"] = NSID{Dev: 4, Ino: 4026534444}
 			tc.setup(s, h)
-			vs := Evaluate(&Input{Spec: s, ID: "c1", StateDir: testState, Options: DefaultOptions(), Host: h})
+			vs := Evaluate(&Input{Spec: s, ID: testSandboxID, StateDir: testState, Options: DefaultOptions(), Host: h})
 			if tc.reason == "" {
 				if len(vs) != 0 {
 					t.Fatalf("violations %v", vs)
