@@ -31,10 +31,11 @@ const (
 
 // Events: where in the container's life the decision was made.
 const (
-	EventStart  = "start"
-	EventCreate = "create"
-	EventExec   = "exec"
-	EventUpdate = "update"
+	EventStart      = "start"
+	EventCreate     = "create"
+	EventExec       = "exec"
+	EventUpdate     = "update"
+	EventCheckpoint = "checkpoint"
 )
 
 // Record is one decision.

@@ -34,18 +34,25 @@ func TestCtrRun(t *testing.T) {
 // TestCtrBadConfigRefused: a broken class config fails the container before
 // anything runs, with an error naming the file and the key.
 func TestCtrBadConfigRefused(t *testing.T) {
-	dir := t.TempDir()
+	l := requireLab(t)
 	for _, tc := range []struct {
 		name, body string
 		want       []string
+		outside    bool
 	}{
-		{"unknown key", "class_name = \"x\"\nbinary = \"runc\"\n", []string{`unknown key "binary"`, "line 2"}},
-		{"wrong type", "systemd_cgroup = \"yes\"\n", []string{`key "systemd_cgroup"`}},
-		{"bad backend", "runtime = \"crun\"\n", []string{`key "runtime"`, "crun"}},
-		{"missing file", "", []string{"no such file"}},
+		{"unknown key", "class_name = \"x\"\nbinary = \"runc\"\n", []string{`unknown key "binary"`, "line 2"}, false},
+		{"wrong type", "systemd_cgroup = \"yes\"\n", []string{`key "systemd_cgroup"`}, false},
+		{"bad backend", "runtime = \"crun\"\n", []string{`key "runtime"`, "crun"}, false},
+		{"missing file", "", []string{"no such file"}, false},
+		{"outside the node class directory", "class_name = \"x\"\n", []string{"must name a file in the node class directory", l.ClassDir}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".toml")
+			dir := l.ClassDir
+			if tc.outside {
+				dir = t.TempDir()
+			}
+			path := filepath.Join(dir, uniqueName(t)+".toml")
+			t.Cleanup(func() { os.Remove(path) })
 			if tc.body != "" {
 				if err := os.WriteFile(path, []byte(tc.body), 0o644); err != nil {
 					t.Fatal(err)

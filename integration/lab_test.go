@@ -38,6 +38,7 @@ type lab struct {
 	KubeletRoot     string // the kubelet root the hardened classes are configured with
 	ContainerdRoot  string // containerd's root directory
 	FileClassConfig string // the hardened-file handler's class config (ConfigPath)
+	ClassDir        string // the node class directory (every ConfigPath lies in it)
 }
 
 var theLab *lab
@@ -94,6 +95,7 @@ func loadLab() (*lab, error) {
 		{&l.KubeletRoot, []string{"LAB_KUBELET_ROOT"}},
 		{&l.ContainerdRoot, []string{"LAB_CONTAINERD_ROOT"}},
 		{&l.FileClassConfig, []string{"LAB_FILE_CLASS_CONFIG"}},
+		{&l.ClassDir, []string{"LAB_HARDENED_CLASS_DIR"}},
 	} {
 		if err := need(n.dst, n.keys...); err != nil {
 			return nil, err

@@ -56,7 +56,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "integration: pulling test image through CRI:", err, out)
 		return 1
 	}
-	classConfig = filepath.Join(l.Run, "test-class.toml")
+	classConfig = filepath.Join(l.ClassDir, "test-class.toml")
 	body := fmt.Sprintf("class_name = \"hardened-test\"\nbinary_name = %q\nroot = %q\ncontainerd_root = %q\nkubelet_root = %q\naudit_log = %q\n",
 		filepath.Join(l.Bin, "runc"), l.RuncRoot, l.ContainerdRoot, l.KubeletRoot, l.AuditLog)
 	if err := os.WriteFile(classConfig, []byte(body), 0o644); err != nil {

@@ -14,10 +14,13 @@ import (
 	"testing"
 	"time"
 
+	tasks "github.com/containerd/containerd/api/services/tasks/v1"
+	"github.com/containerd/containerd/api/types"
 	runcoptions "github.com/containerd/containerd/api/types/runc/options"
 	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
@@ -584,4 +587,155 @@ func TestCopiedPodAnnotationsGrantNothing(t *testing.T) {
 			mustRefuseTask(t, ctx, c, nil, "hostPathVolumes", "which this container does not run in")
 		})
 	}
+}
+
+// TestRawTaskRootfsRefused: the root file system mounts of a Create request
+// are judged like spec mounts: the node's "/" as root file system, a host
+// directory or a second procfs mounted into the image are refused.
+func TestRawTaskRootfsRefused(t *testing.T) {
+	ctx := testContext(t)
+	l := requireLab(t)
+	victim := filepath.Join(l.Run, "tmp", uniqueName(t))
+	os.MkdirAll(victim, 0o755)
+	t.Cleanup(func() { os.RemoveAll(victim) })
+	for _, tc := range []struct {
+		name  string
+		extra []mount.Mount
+		only  bool // the extra mounts replace the snapshot
+		want  string
+	}{
+		{"the node's / as root file system", []mount.Mount{{Type: "bind", Source: "/", Options: []string{"rbind", "ro"}}}, true, `host path "/"`},
+		{"a host directory in the image", []mount.Mount{{Type: "bind", Source: victim, Target: "home", Options: []string{"rbind", "rw"}}}, false, `targets "home"`},
+		{"a second procfs in the image", []mount.Mount{{Type: "proc", Source: "proc", Target: "home"}}, false, `targets "home"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := rawContainer(t, ctx, nil, oci.WithProcessArgs("sh", "-c", "touch /home/pwned"))
+			info, err := c.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rootfs := tc.extra
+			if !tc.only {
+				snap, err := client.SnapshotService(info.Snapshotter).Mounts(ctx, info.SnapshotKey)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rootfs = append(snap, tc.extra...)
+			}
+			task, err := c.NewTask(ctx, cio.NullIO, containerd.WithRootFS(rootfs))
+			if err == nil {
+				task.Delete(ctx, containerd.WithProcessKill)
+				t.Fatal("task with host rootfs mounts was created")
+			}
+			wantAll(t, err.Error(), "hostPathVolumes", "root file system mount", tc.want)
+			assertAbsent(t, filepath.Join(victim, "pwned"))
+		})
+	}
+}
+
+// TestRawCgroupTakeoverRefused: a container may not run in another
+// workload's cgroup (runc would move it in and rewrite that cgroup's limits)
+// nor write cgroup core files through linux.resources.unified.
+func TestRawCgroupTakeoverRefused(t *testing.T) {
+	ctx := testContext(t)
+	victim := exec.Command("sleep", "120")
+	if err := victim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { victim.Process.Kill(); victim.Wait() })
+	// The shim's test process's own cgroup (in the memory hierarchy) holds
+	// the victim: a cgroup with a running process.
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", victim.Process.Pid))
+	var own string
+	for _, line := range strings.Split(string(b), "\n") {
+		if parts := strings.SplitN(line, ":", 3); len(parts) == 3 && strings.Contains(parts[1], "memory") {
+			own = parts[2]
+		}
+	}
+	if own == "" || own == "/" {
+		t.Fatalf("no memory cgroup of our own to play the victim: %q", b)
+	}
+	undoVictim := func() {}
+	t.Cleanup(func() { undoVictim() })
+	for _, tc := range []struct {
+		name string
+		opt  oci.SpecOpts
+		want string
+	}{
+		{"another workload's cgroup", oci.WithCgroup(own), "does not end in the container's own ID"},
+		{"a cgroup named after itself with a process in it", func(_ context.Context, _ oci.Client, c *containers.Container, s *oci.Spec) error {
+			// the victim moves into a memory cgroup that bears the
+			// container's ID: only the in-use check stands in the way
+			dir := filepath.Join("/sys/fs/cgroup/memory/hlab-victim", c.ID)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			// undone right after the refusal, before the leftover check
+			undoVictim = func() {
+				os.WriteFile("/sys/fs/cgroup/memory/cgroup.procs", []byte(fmt.Sprint(victim.Process.Pid)), 0o644)
+				os.Remove(dir)
+				os.Remove(filepath.Dir(dir))
+			}
+			if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(fmt.Sprint(victim.Process.Pid)), 0o644); err != nil {
+				return err
+			}
+			s.Linux.CgroupsPath = "/hlab-victim/" + c.ID
+			return nil
+		}, "is the cgroup of running process"},
+		{"cgroup.procs through unified", func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+			s.Linux.Resources.Unified = map[string]string{"cgroup.procs": fmt.Sprint(victim.Process.Pid)}
+			return nil
+		}, `writes cgroup file "cgroup.procs"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := rawContainer(t, ctx, nil, tc.opt)
+			mustRefuseTask(t, ctx, c, nil, "cgroupsPath", tc.want)
+			undoVictim()
+		})
+	}
+}
+
+// TestRawCheckpointRestoreRefused: checkpoint and restore run CRIU as the
+// node's root on host paths the client names; both are refused.
+func TestRawCheckpointRestoreRefused(t *testing.T) {
+	ctx := testContext(t)
+	l := requireLab(t)
+	c := rawContainer(t, ctx, nil)
+	task, err := c.NewTask(ctx, cio.NullIO)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(l.Run, "tmp", uniqueName(t))
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	_, err = client.TaskService().Checkpoint(ctx, &tasks.CheckpointTaskRequest{ContainerID: c.ID()})
+	if err == nil {
+		t.Fatal("checkpoint was accepted")
+	}
+	wantAll(t, err.Error(), "checkpoint/restore", "not supported by the hardened runtime")
+	task.Delete(ctx, containerd.WithProcessKill)
+
+	r := rawContainer(t, ctx, nil)
+	info, err := r.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := client.SnapshotService(info.Snapshotter).Mounts(ctx, info.SnapshotKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rootfs []*types.Mount
+	for _, m := range snap {
+		rootfs = append(rootfs, &types.Mount{Type: m.Type, Source: m.Source, Options: m.Options})
+	}
+	_, err = client.TaskService().Create(ctx, &tasks.CreateTaskRequest{ContainerID: r.ID(), Rootfs: rootfs,
+		Checkpoint: &types.Descriptor{MediaType: "application/vnd.containerd.container.criu.checkpoint.criu.tar",
+			Digest: "sha256:" + strings.Repeat("0", 64), Annotations: map[string]string{"RestoreFromPath": dir}}})
+	if err == nil {
+		client.TaskService().Delete(ctx, &tasks.DeleteTaskRequest{ContainerID: r.ID()})
+		t.Fatal("restore from a host path was accepted")
+	}
+	wantAll(t, err.Error(), "checkpoint/restore", dir)
 }

@@ -133,6 +133,7 @@ func TestSandboxJoinsOnlyANewNetworkNamespace(t *testing.T) {
 			h := newFakeHost()
 			s := criContainer(t, h)
 			s.Annotations[AnnotationContainerType] = ContainerTypeSandbox
+			s.Linux.CgroupsPath = "/k8s.io/" + testSandboxID
 			s.Linux.Namespaces = []specs.LinuxNamespace{{Type: "pid"}, {Type: "ipc"}, {Type: "uts"}, {Type: "mount"}}
 			setNSPath(s, "network", "/var/run/netns/cni-1234")
 			h.ns["/var/run/netns/cni-1234"] = NSID{Dev: 4, Ino: 4026534444}

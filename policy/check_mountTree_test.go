@@ -129,7 +129,7 @@ func TestRootPath(t *testing.T) {
 			h := newFakeHost()
 			s := criContainer(t, h)
 			s.Root.Path = tc.root
-			vs := Evaluate(&Input{Spec: s, ID: "c", StateDir: testState, Bundle: bundle, SandboxPID: testSandboxPID, SandboxUID: testPodUID, Options: DefaultOptions(), Host: h})
+			vs := Evaluate(&Input{Spec: s, ID: "c1", StateDir: testState, Bundle: bundle, SandboxPID: testSandboxPID, SandboxUID: testPodUID, Options: DefaultOptions(), Host: h})
 			if got := checkIDs(vs); got != tc.want {
 				t.Fatalf("violations %q, want %q: %v", got, tc.want, vs)
 			}
@@ -143,7 +143,7 @@ func TestRootPath(t *testing.T) {
 		h.links["/run/containerd"] = "/var/run/containerd-real"
 		s := criContainer(t, h)
 		s.Root.Path = "/var/run/containerd-real/io.containerd.runtime.v2.task/k8s.io/c/rootfs"
-		if vs := Evaluate(&Input{Spec: s, ID: "c", StateDir: testState, Bundle: bundle, SandboxPID: testSandboxPID, SandboxUID: testPodUID, Options: DefaultOptions(), Host: h}); len(vs) != 0 {
+		if vs := Evaluate(&Input{Spec: s, ID: "c1", StateDir: testState, Bundle: bundle, SandboxPID: testSandboxPID, SandboxUID: testPodUID, Options: DefaultOptions(), Host: h}); len(vs) != 0 {
 			t.Fatalf("root in the resolved bundle refused: %v", vs)
 		}
 	})

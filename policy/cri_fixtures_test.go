@@ -107,7 +107,9 @@ func TestCRIFixtures(t *testing.T) {
 			}
 			// A pod sandbox's container ID is its sandbox ID; an app
 			// container's pod is the one the shim serves it in.
-			id := "fixture"
+			// (the fixtures record no container ID: containerd names the
+			// cgroup after it)
+			id := filepath.Base(s.Linux.CgroupsPath)
 			if s.Annotations[AnnotationContainerType] == ContainerTypeSandbox {
 				id = s.Annotations[AnnotationSandboxID]
 			}

@@ -140,6 +140,7 @@ func criContainer(t testing.TB, h *fakeHost) *specs.Spec {
 		nss = append(nss, ns)
 	}
 	s.Linux.Namespaces = nss
+	s.Linux.CgroupsPath = "/k8s.io/c1"
 	return s
 }
 

@@ -162,3 +162,27 @@ func capsFromMask(hex string) ([]string, error) {
 	}
 	return caps, nil
 }
+
+// CgroupInUse looks for a process in the cgroupfs path in every cgroup file
+// system mounted under /sys/fs/cgroup (each v1 hierarchy, the v2 one).
+func (NodeHost) CgroupInUse(path string) (int, error) {
+	const base = "/sys/fs/cgroup"
+	mounts, err := mountinfo.GetMounts(func(m *mountinfo.Info) (skip, stop bool) {
+		return !(m.FSType == "cgroup" || m.FSType == "cgroup2") || !within(m.Mountpoint, base), false
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, m := range mounts {
+		b, err := os.ReadFile(filepath.Join(m.Mountpoint, path, "cgroup.procs"))
+		if err != nil {
+			continue // no such cgroup in this hierarchy
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil && pid > 0 {
+				return pid, nil
+			}
+		}
+	}
+	return 0, nil
+}

@@ -88,8 +88,9 @@ type Input struct {
 	// namespace by path).
 	SandboxPID int
 	// SandboxUID is the pod UID of that pod sandbox, from the spec the shim
-	// created it with.
-	SandboxUID string
+	// created it with; SandboxCgroup its linux.cgroupsPath.
+	SandboxUID    string
+	SandboxCgroup string
 	Options    *Options
 	Host       Host
 }

@@ -76,7 +76,7 @@ func TestBypassAttempts(t *testing.T) {
 		h := newFakeHost()
 		s := criContainer(t, h)
 		bundle := testState + "/io.containerd.runtime.v2.task/default/c"
-		in := &Input{Spec: s, ID: "c", StateDir: testState, Bundle: bundle, SandboxPID: testSandboxPID, SandboxUID: testPodUID, Options: DefaultOptions(), Host: h}
+		in := &Input{Spec: s, ID: "c1", StateDir: testState, Bundle: bundle, SandboxPID: testSandboxPID, SandboxUID: testPodUID, Options: DefaultOptions(), Host: h}
 		if vs := Evaluate(in); len(vs) != 0 {
 			t.Fatalf("relative root refused: %v", vs)
 		}
@@ -95,7 +95,7 @@ func TestBypassAttempts(t *testing.T) {
 		o := DefaultOptions()
 		o.AllowedHostPaths = []AllowedHostPath{{PathPrefix: "/allowed"}}
 		s.Mounts = append(s.Mounts, bindMount("/x", "/allowed/loop"))
-		vs := Evaluate(&Input{Spec: s, ID: "c", StateDir: testState, SandboxPID: testSandboxPID, SandboxUID: testPodUID, Options: o, Host: errHost{h, "/allowed/loop"}})
+		vs := Evaluate(&Input{Spec: s, ID: "c1", StateDir: testState, SandboxPID: testSandboxPID, SandboxUID: testPodUID, Options: o, Host: errHost{h, "/allowed/loop"}})
 		if checkIDs(vs) != "hostPathVolumes" {
 			t.Fatalf("%v", vs)
 		}

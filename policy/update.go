@@ -2,6 +2,8 @@ package policy
 
 import (
 	"fmt"
+	"sort"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -19,7 +21,7 @@ func EvaluateUpdate(container *specs.LinuxResources, update *specs.LinuxResource
 	if container != nil {
 		have = container.Devices
 	}
-	var vs []Violation
+	vs := UnifiedRefusals(update.Unified, "resources.unified", UpdateCheckID)
 	for i, r := range update.Devices {
 		if !r.Allow || allowedBy(have, r) {
 			continue
@@ -79,4 +81,40 @@ func deviceRule(r specs.LinuxDeviceCgroup) string {
 		t = "a"
 	}
 	return fmt.Sprintf("%s %s:%s %s", t, num(r.Major), num(r.Minor), r.Access)
+}
+
+// unifiedControllers are the cgroup v2 controllers whose interface files a
+// spec or update may write through linux.resources.unified: limits of the
+// container's own cgroup. The core "cgroup.*" files are not among them:
+// cgroup.procs would move any node process into the container's cgroup
+// (and under its limits, freezer and kill), cgroup.kill kills, and
+// cgroup.subtree_control or cgroup.type change the tree (runc's fs2 refuses
+// only keys with a "/").
+var unifiedControllers = []string{"cpu.", "cpuset.", "memory.", "io.", "pids.", "hugetlb.", "rdma.", "misc."}
+
+// UnifiedRefusals returns a violation for every unified key that is not a
+// controller's interface file.
+func UnifiedRefusals(unified map[string]string, field, check string) []Violation {
+	var keys []string
+	for k := range unified {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var vs []Violation
+	for _, k := range keys {
+		ok := !strings.ContainsAny(k, "/\x00") && k != "." && k != ".."
+		if ok {
+			ok = false
+			for _, c := range unifiedControllers {
+				if strings.HasPrefix(k, c) && len(k) > len(c) {
+					ok = true
+				}
+			}
+		}
+		if !ok {
+			vs = append(vs, Violation{Check: check, Field: fmt.Sprintf("%s[%q]", field, truncate(k, 128)), Value: truncate(unified[k], 128),
+				Reason: fmt.Sprintf("writes cgroup file %q, which is not a controller limit of the container's own cgroup (%s…)", truncate(k, 128), strings.Join(unifiedControllers, "…, "))})
+		}
+	}
+	return vs
 }

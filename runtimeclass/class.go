@@ -162,6 +162,9 @@ func (c *Class) fromRuntimeOptions(ro *runtimeoptions.Options, bundle string) (*
 	switch {
 	case ro.GetConfigPath() != "":
 		src = ro.GetConfigPath()
+		if err := c.configPathAllowed(src); err != nil {
+			return nil, err
+		}
 		body, err = readConfig(src)
 	case len(ro.GetConfigBody()) > 0:
 		src = SourceInline
@@ -454,4 +457,29 @@ func parseSize(s string) (int64, error) {
 		s += "B"
 	}
 	return units.RAMInBytes(s)
+}
+
+// configPathAllowed refuses a request's ConfigPath outside the node class
+// directory: the shim, as root, would open and parse whatever file a client
+// names (and its errors would echo the start of a root-only file).
+func (c *Class) configPathAllowed(path string) error {
+	dir := filepath.Dir(c.NodeFile)
+	if c.NodeFile == "" {
+		dir = filepath.Dir(NodeConfigPath(""))
+	}
+	if !filepath.IsAbs(path) {
+		return fmt.Errorf("runtime class config %q: ConfigPath must be an absolute path", path)
+	}
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		real = filepath.Clean(path)
+	}
+	rd, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		rd = dir
+	}
+	if filepath.Dir(real) != rd {
+		return fmt.Errorf("runtime class config %q: a ConfigPath must name a file in the node class directory %s (%s)", path, dir, NodeConfigDirEnv)
+	}
+	return nil
 }

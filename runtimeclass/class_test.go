@@ -2,6 +2,8 @@ package runtimeclass
 
 import (
 	"os"
+	"syscall"
+	"time"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -123,7 +125,7 @@ func TestResolveInlineBody(t *testing.T) {
 func TestResolveConfigPath(t *testing.T) {
 	r, dir := resolver(t)
 	unpinned(t, dir)
-	p := filepath.Join(t.TempDir(), "hardened.toml")
+	p := filepath.Join(dir, "hardened.toml")
 	if err := os.WriteFile(p, []byte("class_name = \"file-class\"\nroot = \"/run/x\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -188,5 +190,36 @@ func TestSaveLoad(t *testing.T) {
 	}
 	if back.ClassName != "x" || back.Mode != ModeAudit || back.Policy.Level != "restricted" || back.Root != c.Root || back.Source != "test" {
 		t.Fatalf("got %+v", back)
+	}
+}
+
+// TestConfigPathOnlyInTheNodeClassDirectory: the shim, as root, would open
+// and parse any file a client names; only the node class directory is read.
+func TestConfigPathOnlyInTheNodeClassDirectory(t *testing.T) {
+	r, dir := resolver(t)
+	outside := filepath.Join(t.TempDir(), "x.toml")
+	os.WriteFile(outside, []byte("class_name = \"x\"\n"), 0o600)
+	link := filepath.Join(dir, "link.toml")
+	os.Symlink(outside, link)
+	fifo := filepath.Join(dir, "fifo.toml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/etc/shadow", outside, link, filepath.Join(dir, "..", filepath.Base(filepath.Dir(outside)), "x.toml")} {
+		a, _ := anypb.New(&runtimeoptions.Options{ConfigPath: p})
+		if _, err := r.Resolve(a, bundle); err == nil || !strings.Contains(err.Error(), "node class directory") {
+			t.Errorf("ConfigPath %s: %v", p, err)
+		}
+	}
+	a, _ := anypb.New(&runtimeoptions.Options{ConfigPath: fifo})
+	done := make(chan error, 1)
+	go func() { _, err := r.Resolve(a, bundle); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Fatalf("FIFO ConfigPath: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a FIFO ConfigPath blocks")
 	}
 }

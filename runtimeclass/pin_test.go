@@ -100,7 +100,7 @@ path_prefix = "/data"
 			for _, via := range []string{"body", "path"} {
 				ro := &runtimeoptions.Options{ConfigBody: []byte(tc.body)}
 				if via == "path" {
-					p := filepath.Join(t.TempDir(), "req.toml")
+					p := filepath.Join(dir, "req.toml")
 					os.WriteFile(p, []byte(tc.body), 0o600)
 					ro = &runtimeoptions.Options{ConfigPath: p}
 				}

@@ -4,6 +4,8 @@ package shim
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/containerd/containerd/v2/pkg/namespaces"
@@ -77,8 +79,13 @@ type request struct {
 	// serves), sandboxUID its pod UID.
 	sandboxPID int
 	sandboxUID string
+	sandboxCgroup string
 	// stdio is the task's stdio (nil at Start, which has none).
 	stdio *policy.IO
+	// rootfs is the task's root file system mounts (Create only).
+	rootfs []policy.RootfsMount
+	// restore names the CRIU image paths a Create restores from, if any.
+	restore []string
 }
 
 // evaluateSpec runs the checks on a container's spec and, when it is allowed,
@@ -102,10 +109,16 @@ func evaluateSpec(ctx context.Context, event string, class *runtimeclass.Class, 
 // checkSpec runs the checks only.
 func checkSpec(class *runtimeclass.Class, r request) (*policy.Input, []policy.Violation) {
 	in := &policy.Input{Spec: r.spec, ID: r.id, StateDir: runtimeclass.StateDir(r.bundle), Bundle: r.bundle,
-		SandboxPID: r.sandboxPID, SandboxUID: r.sandboxUID, Options: class.PolicyOptions(), Host: policy.NodeHost{}}
+		SandboxPID: r.sandboxPID, SandboxUID: r.sandboxUID, SandboxCgroup: r.sandboxCgroup, Options: class.PolicyOptions(), Host: policy.NodeHost{}}
 	vs := policy.Evaluate(in)
 	if r.stdio != nil && !in.Options.IsDisabled(policy.IOCheckID) {
 		vs = append(vs, policy.EvaluateIO(*r.stdio, in.StateDir, in.Options, in.Host)...)
+	}
+	if len(r.rootfs) > 0 && !in.Options.IsDisabled("hostPathVolumes") {
+		vs = append(vs, policy.EvaluateRootfs(r.rootfs, in.Options.ContainerdRoot, in.Host)...)
+	}
+	if len(r.restore) > 0 {
+		vs = append(vs, restoreRefusal(r.restore))
 	}
 	return in, vs
 }
@@ -146,4 +159,12 @@ func record(ctx context.Context, class *runtimeclass.Class, d *decision, toLog b
 	default:
 		entry.WithField("violations", r.Violations).Warn(r.Message)
 	}
+}
+
+// restoreRefusal refuses a checkpoint or restore: runc runs CRIU as the
+// node's root on host paths the client names, and a restored image brings
+// its own credentials, capabilities and seccomp state, past the hardening.
+func restoreRefusal(paths []string) policy.Violation {
+	return policy.Violation{Check: policy.IOCheckID, Field: "checkpoint", Value: strings.Join(paths, ", "),
+		Reason: fmt.Sprintf("checkpoint/restore with CRIU images at %q: runc would run CRIU on host paths as root and a restored process keeps the image's privileges; not supported by the hardened runtime", strings.Join(paths, ", "))}
 }

@@ -44,9 +44,10 @@ type containerState struct {
 	resources *specs.LinuxResources
 	stateDir  string // containerd's state directory (from the bundle path)
 	// sandboxPID is the init process of a CRI pod sandbox (pause), 0 for
-	// every other container; podUID its pod UID.
+	// every other container; podUID its pod UID, cgroup its cgroupsPath.
 	sandboxPID int
 	podUID     string
+	cgroup     string
 }
 
 // newService wraps a runc task service.
@@ -85,9 +86,19 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	if err != nil {
 		return nil, invalid(err)
 	}
-	sandboxPID, podUID := s.sandbox(spec)
-	d, err := evaluateSpec(ctx, audit.EventCreate, class, request{id: r.ID, bundle: r.Bundle, spec: spec,
-		sandboxPID: sandboxPID, sandboxUID: podUID, stdio: &policy.IO{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal}})
+	sb := s.sandbox(spec)
+	req := request{id: r.ID, bundle: r.Bundle, spec: spec,
+		sandboxPID: sb.sandboxPID, sandboxUID: sb.podUID, sandboxCgroup: sb.cgroup,
+		stdio: &policy.IO{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal}}
+	for _, m := range r.Rootfs {
+		req.rootfs = append(req.rootfs, policy.RootfsMount{Type: m.GetType(), Source: m.GetSource(), Target: m.GetTarget(), Options: m.GetOptions()})
+	}
+	for _, p := range []string{r.Checkpoint, r.ParentCheckpoint} {
+		if p != "" {
+			req.restore = append(req.restore, p)
+		}
+	}
+	d, err := evaluateSpec(ctx, audit.EventCreate, class, req)
 	if err != nil {
 		return nil, invalid(err)
 	}
@@ -111,6 +122,9 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	}
 	if in := (&policy.Input{Spec: spec, ID: r.ID}); in.IsSandbox() && in.OwnSandboxID() == r.ID {
 		st.sandboxPID, st.podUID = int(resp.GetPid()), in.PodUID()
+		if spec.Linux != nil {
+			st.cgroup = spec.Linux.CgroupsPath
+		}
 	}
 	s.mu.Lock()
 	s.containers[r.ID] = st
@@ -118,22 +132,22 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	return resp, nil
 }
 
-// sandbox returns the init process and pod UID of the pod sandbox a
-// container belongs to when this shim serves that sandbox, else 0 and "":
-// only then may the container join namespaces by path or mount the pod's
-// volumes.
-func (s *service) sandbox(spec *specs.Spec) (int, string) {
+// sandbox returns what the shim knows of the pod sandbox a container belongs
+// to when this shim serves that sandbox (its init process, pod UID and
+// cgroup), else nothing: only then may the container join namespaces by path
+// or mount the pod's volumes.
+func (s *service) sandbox(spec *specs.Spec) containerState {
 	in := &policy.Input{Spec: spec}
 	id := in.SandboxID()
 	if id == "" || in.IsSandbox() {
-		return 0, ""
+		return containerState{}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if st, ok := s.containers[id]; ok {
-		return st.sandboxPID, st.podUID
+		return containerState{sandboxPID: st.sandboxPID, podUID: st.podUID, cgroup: st.cgroup}
 	}
-	return 0, ""
+	return containerState{}
 }
 
 // classFor returns the class the start step resolved and saved in the
@@ -211,6 +225,22 @@ func (s *service) Update(ctx context.Context, r *taskAPI.UpdateTaskRequest) (*em
 		}
 	}
 	return s.TTRPCTaskService.Update(ctx, r)
+}
+
+// Checkpoint is refused: runc would run CRIU as the node's root on host paths
+// the client names (image, work and parent paths), dumping the container's
+// memory wherever asked.
+func (s *service) Checkpoint(ctx context.Context, r *taskAPI.CheckpointTaskRequest) (*emptypb.Empty, error) {
+	st, err := s.container(r.ID)
+	if err != nil {
+		return nil, err
+	}
+	d := newDecision(ctx, audit.EventCheckpoint, st.class, r.ID, "", st.spec, st.subject, []policy.Violation{restoreRefusal([]string{r.Path})}, nil)
+	record(ctx, st.class, d, true)
+	if err := d.err(); err != nil {
+		return nil, errgrpc.ToGRPC(err)
+	}
+	return s.TTRPCTaskService.Checkpoint(ctx, r)
 }
 
 // Delete forgets a deleted container.

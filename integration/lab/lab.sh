@@ -72,8 +72,9 @@ CRICTL_YAML=$LAB_RUN/crictl.yaml
 HOST_STATE=$LAB_RUN/host-state          # what the host looked like before `up`
 CRI_ENDPOINT=unix://$CTRD_SOCK
 HARDENED_SHIM=$BIN/containerd-shim-hardened-v2
-FILE_CLASS_CONFIG=$LAB_RUN/etc/hardened-file.toml
 HARDENED_CLASS_DIR=$LAB_RUN/etc/hardened
+# a ConfigPath must lie in the node class directory
+FILE_CLASS_CONFIG=$HARDENED_CLASS_DIR/hardened-file.toml
 HARDENED_AUDIT_SHIM=$BIN/containerd-shim-hardened-audit-v2
 RUNSC_WRAPPER=$BIN/runsc-lab
 
@@ -561,8 +562,8 @@ EOF
 # The hardened-file handler reads its class from this file (ConfigPath); tests
 # overwrite it to check how a broken file is reported, then restore it.
 write_file_class_config() {
-	lab_class_config hardened-file >"$FILE_CLASS_CONFIG"
 	mkdir -p "$HARDENED_CLASS_DIR"
+	lab_class_config hardened-file >"$FILE_CLASS_CONFIG"
 	lab_class_config hardened >"$HARDENED_CLASS_DIR/containerd-shim-hardened-v2.toml"
 	lab_class_config hardened-audit 'mode = "audit"' >"$HARDENED_CLASS_DIR/containerd-shim-hardened-audit-v2.toml"
 	# a second binary name for the audit class (its node class file is named after it)
