@@ -55,6 +55,9 @@ type Record struct {
 	Violations []policy.Violation `json:"violations,omitempty"`
 	Changes    []harden.Change    `json:"changes,omitempty"`
 	Message    string             `json:"message,omitempty"`
+	// Unverified lists what an off-node check (`check --offline`) could not
+	// verify and took by its shape; the shim itself never fills it.
+	Unverified []string `json:"unverified,omitempty"`
 	// Truncated is set when the record was capped: it holds how many
 	// violations and changes the decision had (the record keeps the first
 	// ones). A string that was cut ends with "…[N more bytes]".
@@ -121,7 +124,7 @@ func Cap(r *Record) *Record {
 		if i == maxItems {
 			break
 		}
-		cv := policy.Violation{Check: clip(v.Check, capShort), Field: clip(v.Field, capField), Value: clip(v.Value, capText), Reason: clip(v.Reason, capText)}
+		cv := policy.Violation{Check: clip(v.Check, capShort), Field: clip(v.Field, capField), Value: clip(v.Value, capText), Reason: clip(v.Reason, capText), Hint: clip(v.Hint, capText)}
 		if cv != v {
 			cut = true
 		}
@@ -152,6 +155,14 @@ func Cap(r *Record) *Record {
 			break
 		}
 		c.Changes = append(c.Changes, cc)
+	}
+	c.Unverified = nil
+	for i, u := range r.Unverified {
+		if i == maxItems {
+			cut = true
+			break
+		}
+		c.Unverified = append(c.Unverified, clip(u, capText))
 	}
 	if cut || len(c.Violations) < len(r.Violations) || len(c.Changes) < len(r.Changes) {
 		c.Truncated = &Truncation{Violations: len(r.Violations), Changes: len(r.Changes)}

@@ -73,6 +73,9 @@ func checkCgroupsPathValue(in *Input, cp string) []Violation {
 	if in.SandboxCgroup != "" && !in.IsSandbox() && path.Dir(clean) != path.Dir(path.Clean(in.SandboxCgroup)) {
 		add(fmt.Sprintf("linux.cgroupsPath %q is not beside its pod sandbox's %q: the container would leave the pod's cgroup and its limits", cp, in.SandboxCgroup))
 	}
+	if u := offline(in.Host); u != nil {
+		u.note("cgroup %q is taken as new (no process in it); not verified off the node", truncate(clean, 256))
+	}
 	if ch, ok := in.Host.(CgroupHost); ok {
 		pid, err := ch.CgroupInUse(clean)
 		switch {

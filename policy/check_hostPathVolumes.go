@@ -211,7 +211,17 @@ func (h *hostPaths) classifyKubelet(src, rel string, depth int) (string, bool) {
 			return fmt.Sprintf("comes from %q, a %q volume, which is not an allowed volume type", src, parts[2]), false
 		}
 		if parts[2] == "kubernetes.io~csi" {
+			if len(parts) > 5 {
+				return fmt.Sprintf("comes from %q, a path inside CSI volume %q, not the volume's mount", src, parts[3]), false
+			}
 			return "", true
+		}
+		if len(parts) > 4 {
+			// kubelet mounts a volume's root, and a subPath through
+			// volume-subpaths; a directory inside a volume belongs to the
+			// pod's containers, which can swap it for a symlink between
+			// this check and runc's mount.
+			return fmt.Sprintf("comes from %q, a path inside volume %q rather than the volume itself; use a subPath", src, parts[3]), false
 		}
 		return h.checkBacking(src, depth, false)
 	case "etc-hosts":
@@ -235,6 +245,14 @@ func (h *hostPaths) classifyKubelet(src, rel string, depth int) (string, bool) {
 // really backs it and classifies that. A subPath must be backed by one of the
 // pod's volumes; a volume directory must not be a bind of anything else.
 func (h *hostPaths) checkBacking(src string, depth int, subPath bool) (string, bool) {
+	if u := offline(h.in.Host); u != nil {
+		what := "volume directory"
+		if subPath {
+			what = "subPath"
+		}
+		u.notePath(src, "%q: symlinks in it and what backs this %s (one of the pod's own volumes?) are not verified off the node", truncate(src, 256), what)
+		return "", true
+	}
 	mounts, err := h.mountTable()
 	if err != nil {
 		return fmt.Sprintf("comes from %q, whose backing cannot be determined: %v", src, err), false

@@ -13,6 +13,11 @@ const ExecCheckID = "execEscalation"
 // EvaluateExec compares an exec process with its container's process and
 // returns every way the exec would hold more privilege than the container.
 func EvaluateExec(container *specs.Process, exec *specs.Process) []Violation {
+	return EvaluateExecOn(NodeHost{}, container, exec)
+}
+
+// EvaluateExecOn is EvaluateExec against a given host (for its limits).
+func EvaluateExecOn(host Host, container *specs.Process, exec *specs.Process) []Violation {
 	if exec == nil {
 		return []Violation{{Check: ExecCheckID, Field: "process", Value: "null", Reason: "the exec request has no process"}}
 	}
@@ -72,9 +77,19 @@ func EvaluateExec(container *specs.Process, exec *specs.Process) []Violation {
 		add("process.selinuxLabel", exec.SelinuxLabel,
 			fmt.Sprintf("exec changes the SELinux label from %q", container.SelinuxLabel))
 	}
+	// rlimits, scheduler, I/O priority and OOM score: the same ceilings as
+	// the container's process, and an exec may not lower its OOM score
+	// below the container's.
+	for _, v := range processLimits(host, "process", exec) {
+		v.Check = ExecCheckID
+		vs = append(vs, v)
+	}
+	if exec.OOMScoreAdj != nil && container.OOMScoreAdj != nil && *exec.OOMScoreAdj < *container.OOMScoreAdj {
+		add("process.oomScoreAdj", fmt.Sprint(*exec.OOMScoreAdj), fmt.Sprintf("exec lowers oomScoreAdj to %d, below the container's %d", *exec.OOMScoreAdj, *container.OOMScoreAdj))
+	}
 	for _, v := range procFdCwd("process.cwd", exec.Cwd) {
 		v.Check = ExecCheckID
 		vs = append(vs, v)
 	}
-	return vs
+	return withHints(vs, &hintContext{container: container})
 }

@@ -46,7 +46,7 @@ func EvaluateIO(stdio IO, stateDir string, o *Options, h Host) []Violation {
 			vs = append(vs, Violation{Check: IOCheckID, Field: s.field, Value: truncate(s.uri, 256), Reason: why})
 		}
 	}
-	return vs
+	return withHints(vs, &hintContext{opts: o, stateDir: stateDir})
 }
 
 func ioRefusal(field, uri, stateDir string, o *Options, h Host) string {

@@ -37,10 +37,19 @@ type Violation struct {
 	Value string `json:"value"`
 	// Reason says what is wrong, in words a workload owner understands.
 	Reason string `json:"reason"`
+	// Hint says how to fix it: the pod field to change, or the class key a
+	// node admin could extend (hints.go).
+	Hint string `json:"hint,omitempty"`
 }
 
-// String formats a violation as "<check>: <reason>".
-func (v Violation) String() string { return v.Check + ": " + v.Reason }
+// String formats a violation as "<check>: <reason>", followed by
+// " (fix: <hint>)" when it has a hint.
+func (v Violation) String() string {
+	if v.Hint == "" {
+		return v.Check + ": " + v.Reason
+	}
+	return v.Check + ": " + v.Reason + " (fix: " + v.Hint + ")"
+}
 
 // Check is one registered check.
 type Check struct {
@@ -91,8 +100,8 @@ type Input struct {
 	// created it with; SandboxCgroup its linux.cgroupsPath.
 	SandboxUID    string
 	SandboxCgroup string
-	Options    *Options
-	Host       Host
+	Options       *Options
+	Host          Host
 }
 
 // IsSandbox reports whether the spec is a CRI pod sandbox (pause container).
@@ -199,7 +208,8 @@ func Evaluate(in *Input) []Violation {
 		}
 		out = append(out, c.Evaluate(in)...)
 	}
-	return out
+	offlineNotes(in, out)
+	return withHints(out, &hintContext{in: in})
 }
 
 // Message joins violations into the one refusal message: subject, every

@@ -74,7 +74,7 @@ func EvaluateRootfs(ms []RootfsMount, containerdRoot string, h Host) []Violation
 			}
 		}
 	}
-	return vs
+	return withHints(vs, nil)
 }
 
 func hasBindOption(opts []string) bool {

@@ -29,7 +29,7 @@ func EvaluateUpdate(container *specs.LinuxResources, update *specs.LinuxResource
 		vs = append(vs, Violation{Check: UpdateCheckID, Field: fmt.Sprintf("resources.devices[%d]", i), Value: deviceRule(r),
 			Reason: fmt.Sprintf("update grants device access %q the container did not have", deviceRule(r))})
 	}
-	return vs
+	return withHints(vs, nil)
 }
 
 // allowedBy reports whether an allow rule in rules already grants r.

@@ -45,6 +45,7 @@ func (d *decision) err() error {
 func newDecision(ctx context.Context, event string, class *runtimeclass.Class, id, execID string, spec *specs.Spec, subject string, vs []policy.Violation, changes []harden.Change) *decision {
 	ns, _ := namespaces.Namespace(ctx)
 	mode := class.PolicyMode()
+	vs = policy.FillHints(vs) // violations made in shim/ (class, checkpoint) get theirs too
 	d := &decision{record: audit.Record{
 		Time: time.Now().UTC(), Event: event, Class: class.Name(), Mode: mode,
 		Namespace: ns, ID: id, ExecID: execID, Subject: subject,
@@ -86,6 +87,9 @@ type request struct {
 	rootfs []policy.RootfsMount
 	// restore names the CRIU image paths a Create restores from, if any.
 	restore []string
+	// host is what the checks look up (nil: the node; check --offline
+	// passes a policy.OfflineHost).
+	host policy.Host
 }
 
 // evaluateSpec runs the checks on a container's spec and, when it is allowed,
@@ -109,7 +113,10 @@ func evaluateSpec(ctx context.Context, event string, class *runtimeclass.Class, 
 // checkSpec runs the checks only.
 func checkSpec(class *runtimeclass.Class, r request) (*policy.Input, []policy.Violation) {
 	in := &policy.Input{Spec: r.spec, ID: r.id, StateDir: runtimeclass.StateDir(r.bundle), Bundle: r.bundle,
-		SandboxPID: r.sandboxPID, SandboxUID: r.sandboxUID, SandboxCgroup: r.sandboxCgroup, Options: class.PolicyOptions(), Host: policy.NodeHost{}}
+		SandboxPID: r.sandboxPID, SandboxUID: r.sandboxUID, SandboxCgroup: r.sandboxCgroup, Options: class.PolicyOptions(), Host: r.host}
+	if in.Host == nil {
+		in.Host = policy.NodeHost{}
+	}
 	vs := policy.Evaluate(in)
 	if r.stdio != nil && !in.Options.IsDisabled(policy.IOCheckID) {
 		vs = append(vs, policy.EvaluateIO(*r.stdio, in.StateDir, in.Options, in.Host)...)

@@ -39,9 +39,13 @@ func RunCheck(args []string, stdout, stderr io.Writer) int {
 	stateDir := fs.String("state-dir", "/run/containerd", "containerd's state directory, for containerd-managed mounts")
 	id := fs.String("id", "", "container ID (default: the spec file's name)")
 	asJSON := fs.Bool("json", false, "print the decision as the audit log's JSON record")
+	offline := fs.Bool("offline", false, "judge a spec captured on another node or generated elsewhere: nothing on this machine is looked up; kubelet and containerd paths are classified by their layout under the class's roots and --state-dir, namespace paths by their shape, and what only the node could tell is listed as unverified")
+	nodeCaps := fs.String("node-caps", "", "with --offline: the CapBnd mask of the node's containerd (grep CapBnd /proc/$(pidof containerd)/status); default every Linux capability")
+	apparmor := fs.Bool("apparmor", false, "with --offline: judge as on a node that enforces AppArmor")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: %s check [--config FILE] [--state-dir DIR] [--id ID] [--json] SPEC.json\n\n"+
+		fmt.Fprintf(stderr, "usage: %s check [--config FILE] [--state-dir DIR] [--id ID] [--json] [--offline [--node-caps MASK] [--apparmor]] SPEC.json\n\n"+
 			"Evaluates an OCI runtime spec (a bundle's config.json) with the shim's checks.\n"+
+			"On the node it looks up what the shim would (fails closed); --offline judges a spec from elsewhere.\n"+
 			"Exit status: 0 allowed, 1 refused, 2 bad input.\n\n", filepath.Base(os.Args[0]))
 		fs.PrintDefaults()
 	}
@@ -53,6 +57,22 @@ func RunCheck(args []string, stdout, stderr io.Writer) int {
 		return CheckBadInput
 	}
 	specPath := fs.Arg(0)
+	if !*offline && (*nodeCaps != "" || *apparmor) {
+		fmt.Fprintln(stderr, "check: --node-caps and --apparmor need --offline")
+		return CheckBadInput
+	}
+	var host *policy.OfflineHost
+	if *offline {
+		host = &policy.OfflineHost{AppArmor: *apparmor}
+		if *nodeCaps != "" {
+			caps, err := policy.CapsFromMask(*nodeCaps)
+			if err != nil {
+				fmt.Fprintf(stderr, "check: --node-caps %q: not a capability mask (hex, as CapBnd in /proc/<pid>/status): %v\n", *nodeCaps, err)
+				return CheckBadInput
+			}
+			host.NodeCapabilities = caps
+		}
+	}
 	class, err := loadCheckClass(*config, *stateDir)
 	if err != nil {
 		fmt.Fprintln(stderr, "check:", err)
@@ -71,8 +91,18 @@ func RunCheck(args []string, stdout, stderr io.Writer) int {
 	if *id == "" {
 		*id = filepath.Base(specPath)
 		// A pod sandbox's container ID is its sandbox ID.
-		if in := (&policy.Input{Spec: spec}); in.IsSandbox() && in.SandboxID() != "" {
+		in := &policy.Input{Spec: spec}
+		switch {
+		case in.IsSandbox() && in.SandboxID() != "":
 			*id = in.SandboxID()
+		case in.IsCRI() && spec.Linux != nil && spec.Linux.CgroupsPath != "":
+			// CRI names a container's cgroup after its ID (cgroupfs
+			// "/k8s.io/<id>", systemd "<slice>:cri-containerd:<id>").
+			cp := spec.Linux.CgroupsPath
+			if i := strings.LastIndexByte(cp, ':'); i >= 0 {
+				cp = cp[i+1:]
+			}
+			*id = filepath.Base(cp)
 		}
 	}
 	bundle := filepath.Join(*stateDir, "io.containerd.runtime.v2.task", "check", *id)
@@ -80,11 +110,18 @@ func RunCheck(args []string, stdout, stderr io.Writer) int {
 	// Offline there is no pod: a spec that joins /proc/<pid>/ns paths is
 	// judged as if <pid> were its pod sandbox (the host's namespaces are
 	// still refused).
-	d, err := evaluateSpec(ctx, audit.EventCreate, class, request{id: *id, bundle: bundle, spec: spec,
-		sandboxPID: pidOfNamespacePaths(spec), sandboxUID: spec.Annotations[policy.AnnotationSandboxUID]})
+	r := request{id: *id, bundle: bundle, spec: spec,
+		sandboxPID: pidOfNamespacePaths(spec), sandboxUID: spec.Annotations[policy.AnnotationSandboxUID]}
+	if host != nil {
+		r.host = host
+	}
+	d, err := evaluateSpec(ctx, audit.EventCreate, class, r)
 	if err != nil {
 		fmt.Fprintln(stderr, "check:", err)
 		return CheckBadInput
+	}
+	if host != nil {
+		d.record.Unverified = host.Notes()
 	}
 	if *asJSON {
 		line, err := audit.Marshal(&d.record)
@@ -138,6 +175,9 @@ func printDecision(w io.Writer, d *decision) {
 	fmt.Fprintf(w, "%s: %s (runtime class %q, mode %s)\n", r.Subject, r.Decision, r.Class, r.Mode)
 	for _, v := range r.Violations {
 		fmt.Fprintf(w, "  violation %s: %s\n    field %s = %s\n", v.Check, v.Reason, v.Field, v.Value)
+		if v.Hint != "" {
+			fmt.Fprintf(w, "    fix: %s\n", v.Hint)
+		}
 	}
 	for _, c := range r.Changes {
 		from, _ := json.Marshal(c.From)
@@ -147,6 +187,9 @@ func printDecision(w io.Writer, d *decision) {
 			verb = "would change"
 		}
 		fmt.Fprintf(w, "  %s %s: %s -> %s\n", verb, c.Field, from, to)
+	}
+	for _, u := range r.Unverified {
+		fmt.Fprintf(w, "  unverified: %s\n", u)
 	}
 	if r.Message != "" {
 		fmt.Fprintf(w, "message: %s\n", r.Message)

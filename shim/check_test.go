@@ -49,7 +49,7 @@ func TestRunCheck(t *testing.T) {
 	}{
 		{"allowed", []string{writeSpec(t, allowed)}, CheckAllowed, []string{"allowed", "would", "linux.maskedPaths"}},
 		{"refused", []string{writeSpec(t, refused)}, CheckRefused, []string{
-			`refused by hostPathVolumes: mount "/data" comes from host path "/etc" (runtime class "hardened", mode enforce)`}},
+			`refused by hostPathVolumes: mount "/data" comes from host path "/etc" (fix: replace volumes[].hostPath "/etc"`, `fix: replace volumes[].hostPath`, `(runtime class "hardened", mode enforce)`}},
 		{"audit mode", []string{"--config", auditCfg, writeSpec(t, refused)}, CheckAllowed, []string{"audited", `runtime class "rollout", mode audit`}},
 		{"json", []string{"--json", writeSpec(t, refused)}, CheckRefused, []string{`"decision":"refused"`, `"check":"hostPathVolumes"`}},
 		{"bad config", []string{"--config", badCfg, writeSpec(t, allowed)}, CheckBadInput, []string{badCfg, `"mode"`}},
@@ -115,4 +115,78 @@ func fifoPath(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestRunCheckOffline: a spec captured on a node (the lab's CRI fixtures),
+// moved off the paths it names, fails closed on this machine and is judged
+// with the node's verdict by check --offline, which lists what it could not
+// verify.
+func TestRunCheckOffline(t *testing.T) {
+	var meta struct{ KubeletRoot, ContainerdRoot, StateDir, CapBnd string }
+	b, err := os.ReadFile("../policy/testdata/cri/meta.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &meta); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	const kubelet, ctrd, state = "/elsewhere/kubelet", "/elsewhere/containerd", "/elsewhere/run"
+	cfg := filepath.Join(dir, "node.toml")
+	os.WriteFile(cfg, []byte("audit_log = \"-\"\nkubelet_root = \""+kubelet+"\"\ncontainerd_root = \""+ctrd+"\"\n"), 0o644)
+	move := func(name string) string {
+		raw, err := os.ReadFile("../policy/testdata/cri/" + name + ".json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		moved := strings.NewReplacer(meta.KubeletRoot, kubelet, meta.ContainerdRoot, ctrd, meta.StateDir, state).Replace(string(raw))
+		p := filepath.Join(dir, name+".json")
+		os.WriteFile(p, []byte(moved), 0o644)
+		return p
+	}
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		code    int
+		out     []string
+		without []string
+	}{
+		{"on-node check fails closed", []string{"--config", cfg, "--state-dir", state, move("container-safe-volumes")}, CheckRefused,
+			[]string{"cannot"}, nil},
+		{"offline allows the pod's own volumes", []string{"--offline", "--config", cfg, "--state-dir", state, move("container-safe-volumes")}, CheckAllowed,
+			[]string{"allowed", "unverified: secret volume \"token\"", "is taken as its pod's sandbox (pause) process", "symlinks in it are not resolved"}, []string{"violation"}},
+		{"offline sandbox", []string{"--offline", "--config", cfg, "--state-dir", state, move("sandbox-default")}, CheckAllowed,
+			[]string{"allowed", "unverified: the network namespace the pod sandbox joins is taken as the new one"}, nil},
+		{"offline still refuses a hostPath", []string{"--offline", "--config", cfg, "--state-dir", state, move("container-hostpath-etc")}, CheckRefused,
+			[]string{`comes from host path "/etc"`, "fix: replace volumes[].hostPath"}, nil},
+		{"offline still refuses hostNetwork", []string{"--offline", "--config", cfg, "--state-dir", state, move("sandbox-hostnetwork")}, CheckRefused,
+			[]string{"hostNetwork=true", "fix: set hostNetwork to false"}, nil},
+		{"offline privileged with the node's caps", []string{"--offline", "--node-caps", meta.CapBnd, "--config", cfg, "--state-dir", state, move("container-privileged")}, CheckRefused,
+			[]string{"holds every capability"}, nil},
+		{"offline AppArmor", []string{"--offline", "--apparmor", "--config", cfg, "--state-dir", state, move("container-default")}, CheckRefused,
+			[]string{"appArmorProfile"}, nil},
+		{"offline JSON lists the unverified", []string{"--offline", "--json", "--config", cfg, "--state-dir", state, move("container-safe-volumes")}, CheckAllowed,
+			[]string{`"unverified":[`, `"decision":"allowed"`}, nil},
+		{"bad caps mask", []string{"--offline", "--node-caps", "zz", move("container-default")}, CheckBadInput, []string{"--node-caps"}, nil},
+		{"node-caps needs offline", []string{"--node-caps", "1ff", move("container-default")}, CheckBadInput, []string{"need --offline"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := RunCheck(tc.args, &out, &errb)
+			all := out.String() + errb.String()
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d\n%s", code, tc.code, all)
+			}
+			for _, w := range tc.out {
+				if !strings.Contains(all, w) {
+					t.Errorf("output lacks %q:\n%s", w, all)
+				}
+			}
+			for _, w := range tc.without {
+				if strings.Contains(all, w) {
+					t.Errorf("output has %q:\n%s", w, all)
+				}
+			}
+		})
+	}
 }
