@@ -739,3 +739,114 @@ func TestRawCheckpointRestoreRefused(t *testing.T) {
 	}
 	wantAll(t, err.Error(), "checkpoint/restore", dir)
 }
+
+// TestRawProcessLimitsRefused: rlimits above the node's, realtime scheduling
+// and I/O priority and an OOM-unkillable score are refused at Create, and an
+// exec may carry none of them either; each refusal says how to fix it.
+func TestRawProcessLimitsRefused(t *testing.T) {
+	ctx := testContext(t)
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	withProcess := func(f func(p *specs.Process)) oci.SpecOpts {
+		return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+			f(s.Process)
+			return nil
+		}
+	}
+	oom := -1000
+	cases := []struct {
+		name   string
+		mutate func(p *specs.Process)
+		want   []string
+	}{
+		{"RLIMIT_NOFILE above the node's", func(p *specs.Process) {
+			p.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: lim.Max + 1, Hard: lim.Max + 1}}
+		}, []string{"processLimits", "RLIMIT_NOFILE", "fix: "}},
+		{"RLIMIT_RTPRIO", func(p *specs.Process) {
+			p.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_RTPRIO", Soft: 99, Hard: 99}}
+		}, []string{"processLimits", "RLIMIT_RTPRIO"}},
+		{"SCHED_FIFO", func(p *specs.Process) {
+			p.Scheduler = &specs.Scheduler{Policy: specs.SchedFIFO, Priority: 50}
+		}, []string{"processLimits", "realtime policy", "fix: use SCHED_OTHER"}},
+		{"realtime I/O class", func(p *specs.Process) {
+			p.IOPriority = &specs.LinuxIOPriority{Class: specs.IOPRIO_CLASS_RT, Priority: 0}
+		}, []string{"processLimits", "IOPRIO_CLASS_RT"}},
+		{"OOM-unkillable", func(p *specs.Process) { p.OOMScoreAdj = &oom }, []string{"processLimits", "-1000"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := rawContainer(t, ctx, nil, withProcess(tc.mutate))
+			mustRefuseTask(t, ctx, c, nil, append([]string{"refused by"}, tc.want...)...)
+		})
+	}
+	for _, tc := range []struct {
+		name   string
+		mutate func(l *specs.Linux)
+		want   []string
+	}{
+		{"RDT schemata of a shared group", func(l *specs.Linux) {
+			l.IntelRdt = &specs.LinuxIntelRdt{ClosID: "system", L3CacheSchema: "L3:0=1"}
+		}, []string{"processLimits", "linux.intelRdt", "does not own"}},
+		{"LINUX32 personality", func(l *specs.Linux) {
+			l.Personality = &specs.LinuxPersonality{Domain: specs.PerLinux32}
+		}, []string{"processLimits", "linux.personality"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := rawContainer(t, ctx, nil, func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+				tc.mutate(s.Linux)
+				return nil
+			})
+			mustRefuseTask(t, ctx, c, nil, append([]string{"refused by"}, tc.want...)...)
+		})
+	}
+	c := rawContainer(t, ctx, nil)
+	task, err := c.NewTask(ctx, cio.NullIO)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer task.Kill(ctx, syscall.SIGKILL)
+	if err := task.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	spec, err := c.Spec(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, tc := range cases {
+		t.Run("exec "+tc.name, func(t *testing.T) {
+			p := *spec.Process
+			p.Args = []string{"true"}
+			tc.mutate(&p)
+			proc, err := task.Exec(ctx, fmt.Sprintf("lim-%d", i), &p, cio.NullIO)
+			if err == nil {
+				proc.Delete(ctx)
+				t.Fatal("exec was accepted")
+			}
+			if !errdefs.IsPermissionDenied(err) {
+				t.Errorf("%v is not PermissionDenied", err)
+			}
+			wantAll(t, err.Error(), "execEscalation", "fix: ")
+		})
+	}
+	t.Run("an allowed exec still runs", func(t *testing.T) {
+		p := *spec.Process
+		p.Args = []string{"true"}
+		proc, err := task.Exec(ctx, "lim-ok", &p, cio.NullIO)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer proc.Delete(ctx)
+		st, err := proc.Wait(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := proc.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if code := (<-st).ExitCode(); code != 0 {
+			t.Fatalf("exit %d", code)
+		}
+	})
+}

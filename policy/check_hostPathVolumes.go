@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/moby/sys/mountinfo"
@@ -55,7 +56,8 @@ func checkHostPathVolumes(in *Input) []Violation {
 		vs = append(vs, Violation{Check: "hostPathVolumes", Field: "root.path", Value: in.Spec.Root.Path, Reason: reason})
 	}
 	hp := newHostPaths(in)
-	for _, m := range in.Spec.Mounts {
+	in.allowlisted = nil
+	for i, m := range in.Spec.Mounts {
 		if !isBind(m) {
 			if want, ok := kernelFSPlace[m.Type]; ok && path.Clean("/"+m.Destination) != want {
 				vs = append(vs, Violation{Check: "hostPathVolumes", Field: mountField(m, "destination"), Value: m.Destination,
@@ -75,6 +77,8 @@ func checkHostPathVolumes(in *Input) []Violation {
 		if reason := hp.refuse(m); reason != "" {
 			vs = append(vs, Violation{Check: "hostPathVolumes", Field: mountField(m, "source"), Value: m.Source,
 				Reason: fmt.Sprintf("mount %q %s", m.Destination, reason)})
+		} else if hp.viaAllowlist {
+			in.allowlisted = append(in.allowlisted, i)
 		}
 	}
 	return vs
@@ -91,6 +95,11 @@ type hostPaths struct {
 	mounts    []*mountinfo.Info
 	mountsErr error
 	loaded    bool
+	// cur is the mount being judged; viaAllowlist is set when it was
+	// admitted through policy.allowed_host_paths (its source or, for a
+	// subPath, the directory backing it).
+	cur          specs.Mount
+	viaAllowlist bool
 }
 
 func newHostPaths(in *Input) *hostPaths {
@@ -126,6 +135,7 @@ func (h *hostPaths) mountTable() ([]*mountinfo.Info, error) {
 
 // refuse returns why a bind mount is refused, or "" when it is allowed.
 func (h *hostPaths) refuse(m specs.Mount) string {
+	h.cur, h.viaAllowlist = m, false
 	if !filepath.IsAbs(m.Source) {
 		return fmt.Sprintf("has a relative source %q", m.Source)
 	}
@@ -145,17 +155,28 @@ func (h *hostPaths) refuse(m specs.Mount) string {
 	if ok {
 		return ""
 	}
-	for _, a := range h.in.Options.AllowedHostPaths {
-		prefix := resolveOrClean(h.in.Host, a.PathPrefix)
-		if !within(src, prefix) {
-			continue
-		}
-		if a.ReadOnly && !readOnly(m) {
-			return fmt.Sprintf("comes from host path %q, which runtime class allows read-only only (add \"ro\")", src)
-		}
-		return ""
+	if allowed, matched := h.allowlisted(src); matched {
+		return allowed
 	}
 	return why
+}
+
+// allowlisted judges a resolved host path by policy.allowed_host_paths: it
+// reports whether an entry covers it and, if so, why the mount is refused
+// ("" when allowed: a read-only entry needs a read-only mount).
+func (h *hostPaths) allowlisted(real string) (string, bool) {
+	for _, a := range h.in.Options.AllowedHostPaths {
+		prefix := resolveOrClean(h.in.Host, a.PathPrefix)
+		if !within(real, prefix) {
+			continue
+		}
+		if a.ReadOnly && !readOnly(h.cur) {
+			return fmt.Sprintf("comes from host path %q, which runtime class allows read-only only (add \"ro\")", real), true
+		}
+		h.viaAllowlist = true
+		return "", true
+	}
+	return "", false
 }
 
 // classify decides whether a resolved host path is one the pod owns. It
@@ -299,6 +320,11 @@ func (h *hostPaths) checkBacking(src string, depth int, subPath bool) (string, b
 func (h *hostPaths) classifyVolumeBacking(backing string, depth int) (string, bool) {
 	rel, ok := relUnder(backing, filepath.Join(h.kubelet, "pods", h.podUID, "volumes"))
 	if !ok {
+		// A subPath of an allowlisted hostPath volume is allowed like the
+		// hostPath itself (kubelet bind-mounts the subdirectory).
+		if why, matched := h.allowlisted(backing); matched {
+			return why, why == ""
+		}
 		return "not one of the pod's volumes", false
 	}
 	parts := strings.Split(rel, "/")
@@ -373,4 +399,47 @@ func relUnder(path, dir string) (string, bool) {
 		return path[len(dir)+1:], true
 	}
 	return "", false
+}
+
+// AllowlistedMounts returns the indices of the bind mounts of in.Spec that
+// the last Evaluate of in admitted only through policy.allowed_host_paths
+// (directly, or as the backing of a subPath): directories others may write
+// in, where a symlink swapped in after the check would redirect runc's
+// mount. The shim pins them (harden.PinMounts). They are what the check
+// decided, not a second look at the paths, which may have changed since.
+func AllowlistedMounts(in *Input) []int {
+	return slices.Clone(in.allowlisted)
+}
+
+// JudgePinnedSource judges mount m as if its source were real — the path of
+// the object the shim has pinned — taken as it is, no symlink followed: ""
+// when the class allows it.
+func JudgePinnedSource(in *Input, m specs.Mount, real string) string {
+	pinned := *in.withDefaults()
+	real = filepath.Clean(real)
+	pinned.Host = literalPaths{pinned.Host, real}
+	m.Source = real
+	if isHostShm(pinned.Host, m) {
+		return fmt.Sprintf("mount %q now comes from the host's /dev/shm", m.Destination)
+	}
+	if why := newHostPaths(&pinned).refuse(m); why != "" {
+		return fmt.Sprintf("mount %q %s", m.Destination, why)
+	}
+	return ""
+}
+
+// literalPaths is a host that takes the pinned object's path as it is: it
+// has no symlink in it, and following one swapped in since would judge
+// something else than what is mounted. Other paths (the class's roots and
+// prefixes) resolve as on the node.
+type literalPaths struct {
+	Host
+	literal string
+}
+
+func (h literalPaths) Resolve(p string) (string, error) {
+	if p = filepath.Clean(p); p == h.literal {
+		return p, nil
+	}
+	return h.Host.Resolve(p)
 }

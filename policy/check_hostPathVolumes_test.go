@@ -80,6 +80,22 @@ func TestHostPathVolumes(t *testing.T) {
 		{name: "subPath backed by host /etc", setup: func(s *specs.Spec, h *fakeHost, o *Options) {
 			s.Mounts = append(s.Mounts, bindMount("/sub", subPathMount(h, "/etc")))
 		}, want: "hostPathVolumes", reason: `subPath really backed by "/etc"`},
+		{name: "subPath of an allowlisted hostPath", setup: func(s *specs.Spec, h *fakeHost, o *Options) {
+			o.AllowedHostPaths = []AllowedHostPath{{PathPrefix: "/srv/data"}}
+			s.Mounts = append(s.Mounts, bindMount("/sub", subPathMount(h, "/srv/data/app")))
+		}, want: ""},
+		{name: "subPath of a read-only allowlisted hostPath, mounted rw", setup: func(s *specs.Spec, h *fakeHost, o *Options) {
+			o.AllowedHostPaths = []AllowedHostPath{{PathPrefix: "/srv/data", ReadOnly: true}}
+			s.Mounts = append(s.Mounts, bindMount("/sub", subPathMount(h, "/srv/data/app")))
+		}, want: "hostPathVolumes", reason: "read-only only"},
+		{name: "subPath of a read-only allowlisted hostPath, mounted ro", setup: func(s *specs.Spec, h *fakeHost, o *Options) {
+			o.AllowedHostPaths = []AllowedHostPath{{PathPrefix: "/srv/data", ReadOnly: true}}
+			s.Mounts = append(s.Mounts, bindMount("/sub", subPathMount(h, "/srv/data/app"), "ro"))
+		}, want: ""},
+		{name: "subPath backed outside the allowlisted hostPath", setup: func(s *specs.Spec, h *fakeHost, o *Options) {
+			o.AllowedHostPaths = []AllowedHostPath{{PathPrefix: "/srv/data"}}
+			s.Mounts = append(s.Mounts, bindMount("/sub", subPathMount(h, "/srv/database")))
+		}, want: "hostPathVolumes", reason: "not one of the pod's volumes"},
 		{name: "subPath not mounted", setup: withMount(bindMount("/sub", filepath.Join(podDir(testPodUID), "volume-subpaths/vol/app/3"))),
 			want: "hostPathVolumes", reason: "subPath that is not mounted"},
 		{name: "empty-dir that is a bind of /etc", setup: func(s *specs.Spec, h *fakeHost, o *Options) {
@@ -184,5 +200,37 @@ func TestCopiedPodAnnotationsGrantNothing(t *testing.T) {
 				t.Fatalf("violations %v, want one with %q", vs, tc.reason)
 			}
 		})
+	}
+}
+
+// TestAllowlistedMounts: the mounts admitted through the allowlist (and only
+// those) are reported for pinning, as the check decided them.
+func TestAllowlistedMounts(t *testing.T) {
+	h := newFakeHost()
+	s := criContainer(t, h)
+	o := DefaultOptions()
+	o.AllowedHostPaths = []AllowedHostPath{{PathPrefix: "/srv/data"}}
+	base := len(s.Mounts)
+	s.Mounts = append(s.Mounts,
+		bindMount("/own", filepath.Join(podDir(testPodUID), "volumes", "kubernetes.io~empty-dir", "cache")),
+		bindMount("/data", "/srv/data/app"),
+		bindMount("/sub", subPathMount(h, "/srv/data/sub")),
+		bindMount("/etc-host", "/etc"))
+	in := &Input{Spec: s, ID: "c1", StateDir: "/run/containerd", SandboxPID: 4242, SandboxUID: testPodUID, Options: o, Host: h}
+	vs := Evaluate(in)
+	if got := checkIDs(vs); got != "hostPathVolumes" {
+		t.Fatalf("violations %v", vs)
+	}
+	got := AllowlistedMounts(in)
+	if len(got) != 2 || got[0] != base+1 || got[1] != base+2 {
+		t.Fatalf("AllowlistedMounts = %v, want [%d %d]", got, base+1, base+2)
+	}
+	// Judged again as pinned: the same path passes, a path it turned into
+	// (a symlink swapped in) does not.
+	if why := JudgePinnedSource(in, s.Mounts[base+1], "/srv/data/app"); why != "" {
+		t.Errorf("pinned /srv/data/app: %s", why)
+	}
+	if why := JudgePinnedSource(in, s.Mounts[base+1], "/etc"); !strings.Contains(why, `comes from host path "/etc"`) {
+		t.Errorf("pinned /etc: %q", why)
 	}
 }

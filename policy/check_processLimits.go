@@ -13,12 +13,14 @@ func init() {
 		ID: "processLimits",
 		Description: "Process settings runc applies as the node's root that kubelet never sends: rlimits above what the shim itself runs with " +
 			"(what a container without rlimits inherits), a realtime scheduling policy or a negative nice value, a realtime I/O priority class, " +
-			"and an oomScoreAdj below kubelet's lowest (-998), which would make the process the last one the OOM killer takes.",
+			"and an oomScoreAdj below kubelet's lowest (-998), which would make the process the last one the OOM killer takes; " +
+			"Intel RDT schemata written to a resctrl group the container does not own, and a personality other than plain LINUX.",
 		Evaluate: func(in *Input) []Violation {
-			if in.Spec.Process == nil {
-				return nil
+			var vs []Violation
+			if in.Spec.Process != nil {
+				vs = processLimits(in.Host, "process", in.Spec.Process)
 			}
-			return processLimits(in.Host, "process", in.Spec.Process)
+			return append(vs, linuxLimits(in)...)
 		},
 	})
 }
@@ -109,6 +111,35 @@ func processLimits(h Host, field string, p *specs.Process) []Violation {
 	}
 	if p.OOMScoreAdj != nil && *p.OOMScoreAdj < MinOOMScoreAdj {
 		add("oomScoreAdj", fmt.Sprint(*p.OOMScoreAdj), fmt.Sprintf("%s.oomScoreAdj %d is below kubelet's lowest (%d): the OOM killer would take node processes first", field, *p.OOMScoreAdj, MinOOMScoreAdj))
+	}
+	return vs
+}
+
+// linuxLimits judges the node-wide settings runc applies from linux.*: Intel
+// RDT (runc writes the schemata into /sys/fs/resctrl/<closID>, a group other
+// processes may be in: with a closID naming an existing group, the container
+// would rewrite that group's cache and memory-bandwidth limits) and the
+// execution domain.
+func linuxLimits(in *Input) []Violation {
+	l := in.Spec.Linux
+	if l == nil {
+		return nil
+	}
+	var vs []Violation
+	add := func(f, value, reason string) {
+		vs = append(vs, Violation{Check: "processLimits", Field: f, Value: truncate(value, 256), Reason: reason})
+	}
+	if r := l.IntelRdt; r != nil {
+		schemata := len(r.Schemata) > 0 || r.L3CacheSchema != "" || r.MemBwSchema != ""
+		switch {
+		case strings.ContainsAny(r.ClosID, "/\x00") || r.ClosID == "." || r.ClosID == "..":
+			add("linux.intelRdt.closID", r.ClosID, fmt.Sprintf("linux.intelRdt.closID %q is not a resctrl group name", truncate(r.ClosID, 128)))
+		case schemata && r.ClosID != "" && r.ClosID != in.ID:
+			add("linux.intelRdt.closID", r.ClosID, fmt.Sprintf("linux.intelRdt sets schemata for resctrl group %q, which the container does not own: runc would rewrite the cache and memory-bandwidth limits of every process in it", truncate(r.ClosID, 128)))
+		}
+	}
+	if p := l.Personality; p != nil && (p.Domain != specs.PerLinux || len(p.Flags) > 0) {
+		add("linux.personality", fmt.Sprintf("%s %v", p.Domain, p.Flags), fmt.Sprintf("linux.personality %s %v: only the plain LINUX execution domain is allowed (the class's seccomp profile refuses 32-bit system calls anyway)", truncate(string(p.Domain), 64), p.Flags))
 	}
 	return vs
 }

@@ -86,3 +86,39 @@ func TestProcessLimits(t *testing.T) {
 		}
 	})
 }
+
+func TestLinuxLimits(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mutate func(l *specs.Linux)
+		reason string
+	}{
+		{"closID alone", func(l *specs.Linux) { l.IntelRdt = &specs.LinuxIntelRdt{ClosID: "gold"} }, ""},
+		{"own group's schemata", func(l *specs.Linux) { l.IntelRdt = &specs.LinuxIntelRdt{L3CacheSchema: "L3:0=f"} }, ""},
+		{"another group's schemata", func(l *specs.Linux) { l.IntelRdt = &specs.LinuxIntelRdt{ClosID: "system", Schemata: []string{"L3:0=1"}} }, "does not own"},
+		{"closID path", func(l *specs.Linux) { l.IntelRdt = &specs.LinuxIntelRdt{ClosID: "../info"} }, "not a resctrl group name"},
+		{"LINUX", func(l *specs.Linux) { l.Personality = &specs.LinuxPersonality{Domain: specs.PerLinux} }, ""},
+		{"LINUX32", func(l *specs.Linux) { l.Personality = &specs.LinuxPersonality{Domain: specs.PerLinux32} }, "only the plain LINUX"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newFakeHost()
+			s := criContainer(t, h)
+			tc.mutate(s.Linux)
+			var vs []Violation
+			for _, v := range evaluate(s, h, nil) {
+				if v.Check == "processLimits" {
+					vs = append(vs, v)
+				}
+			}
+			if tc.reason == "" {
+				if len(vs) != 0 {
+					t.Fatalf("violations %v", vs)
+				}
+				return
+			}
+			if len(vs) != 1 || !strings.Contains(vs[0].Reason, tc.reason) || vs[0].Hint == "" {
+				t.Fatalf("violations %v, want one with %q and a hint", vs, tc.reason)
+			}
+		})
+	}
+}

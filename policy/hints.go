@@ -213,6 +213,10 @@ func init() {
 		}
 	}
 	hint("processLimits", limitFields, hintProcessLimits)
+	hint("processLimits", []string{"linux.intelRdt.closID"}, fixed(
+		"leave linux.intelRdt to containerd's RDT classes (a closID alone joins a group the node admin configured); do not send schemata for a group the container does not own (not a pod field: a raw client or an NRI plugin set it)"))
+	hint("processLimits", []string{"linux.personality"}, fixed(
+		"remove linux.personality or set its domain to LINUX without flags (not a pod field: a raw client or an NRI plugin set it)"))
 	hint(ExecCheckID, limitFields, hintProcessLimits)
 	hint("cgroupsPath", []string{"linux.cgroupsPath"}, fixed(
 		"let containerd's CRI set linux.cgroupsPath (the pod's cgroup under kubepods) or leave it empty; a container must not be placed in a node cgroup or another container's (not a pod field: a raw client or an NRI plugin set it)"))

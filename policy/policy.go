@@ -102,6 +102,9 @@ type Input struct {
 	SandboxCgroup string
 	Options       *Options
 	Host          Host
+	// allowlisted holds the indices of the bind mounts the hostPathVolumes
+	// check admitted through policy.allowed_host_paths (AllowlistedMounts).
+	allowlisted []int
 }
 
 // IsSandbox reports whether the spec is a CRI pod sandbox (pause container).
@@ -195,12 +198,7 @@ func (in *Input) Subject() string {
 // Evaluate runs every registered check that the options enable and returns
 // all violations, in check-ID order.
 func Evaluate(in *Input) []Violation {
-	if in.Options == nil {
-		in.Options = DefaultOptions()
-	}
-	if in.Host == nil {
-		in.Host = NodeHost{}
-	}
+	in.setDefaults()
 	var out []Violation
 	for _, c := range Checks() {
 		if in.Options.disabled(c.ID) {
@@ -234,4 +232,20 @@ func quoteList(items []string) string {
 		q = append(q, fmt.Sprintf("%q", s))
 	}
 	return strings.Join(q, ", ")
+}
+
+// setDefaults fills in the options and host of an input that has none.
+func (in *Input) setDefaults() {
+	if in.Options == nil {
+		in.Options = DefaultOptions()
+	}
+	if in.Host == nil {
+		in.Host = NodeHost{}
+	}
+}
+
+// withDefaults returns the input with its defaults filled in.
+func (in *Input) withDefaults() *Input {
+	in.setDefaults()
+	return in
 }

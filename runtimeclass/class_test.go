@@ -2,11 +2,11 @@ package runtimeclass
 
 import (
 	"os"
-	"syscall"
-	"time"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	runcoptions "github.com/containerd/containerd/api/types/runc/options"
 	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"

@@ -31,6 +31,8 @@ func (r *refusal) Is(target error) bool { return target == errdefs.ErrPermission
 type decision struct {
 	record  audit.Record
 	refused bool
+	// in is the evaluation's input (spec evaluations only).
+	in *policy.Input
 }
 
 // err returns the refusal error, or nil when the request is allowed.
@@ -78,8 +80,8 @@ type request struct {
 	spec       *specs.Spec
 	// sandboxPID is the pod sandbox's init process (0: none this shim
 	// serves), sandboxUID its pod UID.
-	sandboxPID int
-	sandboxUID string
+	sandboxPID    int
+	sandboxUID    string
 	sandboxCgroup string
 	// stdio is the task's stdio (nil at Start, which has none).
 	stdio *policy.IO
@@ -107,7 +109,32 @@ func evaluateSpec(ctx context.Context, event string, class *runtimeclass.Class, 
 			return nil, err
 		}
 	}
-	return newDecision(ctx, event, class, r.id, "", r.spec, in.Subject(), vs, changes), nil
+	d := newDecision(ctx, event, class, r.id, "", r.spec, in.Subject(), vs, changes)
+	d.in = in
+	return d, nil
+}
+
+// pinSources pins the allowlisted host directories an allowed container
+// mounts (harden.PinMounts) and adds the changes to its decision; a source
+// that changed into something refused turns the decision into a refusal.
+// The pins must be closed once runc has created the container.
+func pinSources(ctx context.Context, class *runtimeclass.Class, d *decision, bundle string) (*harden.Pins, error) {
+	if d.refused || d.in == nil || class.PolicyMode() != policy.ModeEnforce {
+		return nil, nil
+	}
+	pins, changes, vs, err := harden.PinMounts(d.in, bundle)
+	if err != nil {
+		return nil, err
+	}
+	if len(vs) > 0 {
+		r := d.record
+		nd := newDecision(ctx, r.Event, class, r.ID, r.ExecID, d.in.Spec, r.Subject, vs, nil)
+		nd.in = d.in
+		*d = *nd
+		return nil, nil
+	}
+	d.record.Changes = append(d.record.Changes, changes...)
+	return pins, nil
 }
 
 // checkSpec runs the checks only.

@@ -16,10 +16,12 @@ import (
 	"github.com/containerd/containerd/api/types"
 	runcmanager "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2/manager"
 	cshim "github.com/containerd/containerd/v2/pkg/shim"
+	"github.com/containerd/log"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/audit"
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/harden"
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/policy"
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/runtimeclass"
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/sandbox"
@@ -125,6 +127,13 @@ func (m *manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (*
 // Stop cleans up after a shim that died; the runc manager reads the options
 // the task service wrote into the bundle.
 func (m *manager) Stop(ctx context.Context, id string) (cshim.StopStatus, error) {
+	// containerd runs `shim delete` in the bundle: a shim killed between
+	// pinning mount sources and closing the pins left them mounted there.
+	if bundle, err := os.Getwd(); err == nil {
+		if err := harden.Unpin(bundle); err != nil {
+			log.G(ctx).WithError(err).Warn("removing pinned mount sources")
+		}
+	}
 	return m.runc.Stop(ctx, id)
 }
 

@@ -102,6 +102,13 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	if err != nil {
 		return nil, invalid(err)
 	}
+	// runc mounts the pinned objects, not the paths: released once it has
+	// created the container.
+	pins, err := pinSources(ctx, class, d, r.Bundle)
+	if err != nil {
+		return nil, errgrpc.ToGRPC(err)
+	}
+	defer pins.Close()
 	record(ctx, class, d, true)
 	if err := d.err(); err != nil {
 		return nil, errgrpc.ToGRPC(err)

@@ -61,6 +61,8 @@ NRI_SOCK=$LAB_RUN/nri.sock
 RUNC_ROOT=$LAB_RUN/runc
 RUNSC_ROOT=$LAB_RUN/runsc
 FIFO_DIR=$LAB_RUN/fifo
+# a read-write host directory the hardened class allowlists (the symlink-race test)
+ALLOWLISTED_DIR=$LAB_RUN/allowlisted
 LAB_TMP=$LAB_RUN/tmp
 CNI_CONF_DIR=$LAB_RUN/etc/cni/net.d
 CNI_DATA_DIR=$LAB_RUN/cni
@@ -564,7 +566,11 @@ EOF
 write_file_class_config() {
 	mkdir -p "$HARDENED_CLASS_DIR"
 	lab_class_config hardened-file >"$FILE_CLASS_CONFIG"
-	lab_class_config hardened >"$HARDENED_CLASS_DIR/containerd-shim-hardened-v2.toml"
+	{
+		lab_class_config hardened
+		printf '%s\n' "[[policy.allowed_host_paths]]" "path_prefix = \"$ALLOWLISTED_DIR\""
+	} >"$HARDENED_CLASS_DIR/containerd-shim-hardened-v2.toml"
+	mkdir -p "$ALLOWLISTED_DIR"
 	lab_class_config hardened-audit 'mode = "audit"' >"$HARDENED_CLASS_DIR/containerd-shim-hardened-audit-v2.toml"
 	# a second binary name for the audit class (its node class file is named after it)
 	ln -sfn containerd-shim-hardened-v2 "$HARDENED_AUDIT_SHIM"
@@ -625,6 +631,7 @@ export LAB_RUNTIME_HANDLERS='runc hardened hardened-audit hardened-inline harden
 export LAB_HARDENED_CLASS_DIR='$HARDENED_CLASS_DIR'
 export LAB_FILE_CLASS_CONFIG='$FILE_CLASS_CONFIG'
 export LAB_FIFO_DIR='$FIFO_DIR'
+export LAB_ALLOWLISTED_DIR='$ALLOWLISTED_DIR'
 export LAB_IMAGES_DIR='$LAB_DIR/images'
 # ctr run/create without these falls back to /run/containerd/fifo and /run/containerd/runc
 export LAB_CTR_RUN_FLAGS='--fifo-dir $FIFO_DIR --runc-binary $BIN/runc --runc-root $RUNC_ROOT'
