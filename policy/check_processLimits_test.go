@@ -95,7 +95,9 @@ func TestLinuxLimits(t *testing.T) {
 	}{
 		{"closID alone", func(l *specs.Linux) { l.IntelRdt = &specs.LinuxIntelRdt{ClosID: "gold"} }, ""},
 		{"own group's schemata", func(l *specs.Linux) { l.IntelRdt = &specs.LinuxIntelRdt{L3CacheSchema: "L3:0=f"} }, ""},
-		{"another group's schemata", func(l *specs.Linux) { l.IntelRdt = &specs.LinuxIntelRdt{ClosID: "system", Schemata: []string{"L3:0=1"}} }, "does not own"},
+		{"another group's schemata", func(l *specs.Linux) {
+			l.IntelRdt = &specs.LinuxIntelRdt{ClosID: "system", Schemata: []string{"L3:0=1"}}
+		}, "does not own"},
 		{"closID path", func(l *specs.Linux) { l.IntelRdt = &specs.LinuxIntelRdt{ClosID: "../info"} }, "not a resctrl group name"},
 		{"LINUX", func(l *specs.Linux) { l.Personality = &specs.LinuxPersonality{Domain: specs.PerLinux} }, ""},
 		{"LINUX32", func(l *specs.Linux) { l.Personality = &specs.LinuxPersonality{Domain: specs.PerLinux32} }, "only the plain LINUX"},
