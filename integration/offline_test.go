@@ -32,53 +32,14 @@ func TestCheckOfflineOnCapturedSpecs(t *testing.T) {
 		}
 		id := strings.TrimSpace(lastLine(out))
 		pod.ctrs = append(pod.ctrs, id)
-		out, err = l.crictl(ctx, "inspect", "-o", "json", id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var info struct {
-			Info struct {
-				RuntimeSpec json.RawMessage `json:"runtimeSpec"`
-			} `json:"info"`
-		}
-		if err := json.Unmarshal([]byte(out), &info); err != nil || len(info.Info.RuntimeSpec) == 0 {
-			t.Fatalf("no runtime spec in crictl inspect (%v): %s", err, out)
-		}
-		moved := strings.NewReplacer(l.KubeletRoot, "/elsewhere/kubelet", l.ContainerdRoot, "/elsewhere/containerd", l.State, "/elsewhere/run").Replace(string(info.Info.RuntimeSpec))
-		for _, p := range []string{l.KubeletRoot, l.ContainerdRoot, l.State} {
-			if strings.Contains(moved, p) {
-				t.Fatalf("the moved spec still names %s", p)
-			}
-		}
-		p := filepath.Join(t.TempDir(), name+".json")
-		if err := os.WriteFile(p, []byte(moved), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
+		return moveSpec(t, name, "inspect", id)
 	}
 	safe := capture("safe", []map[string]any{
 		{"container_path": "/cache", "host_path": cache},
 		{"container_path": "/token", "host_path": token, "readonly": true},
 	})
 	etc := capture("etc", hostMount("/host-etc", "/etc", true))
-	sandboxSpec := func() string {
-		out, err := l.crictl(ctx, "inspectp", "-o", "json", pod.id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var info struct {
-			Info struct {
-				RuntimeSpec json.RawMessage `json:"runtimeSpec"`
-			} `json:"info"`
-		}
-		if err := json.Unmarshal([]byte(out), &info); err != nil {
-			t.Fatal(err)
-		}
-		moved := strings.NewReplacer(l.KubeletRoot, "/elsewhere/kubelet", l.ContainerdRoot, "/elsewhere/containerd", l.State, "/elsewhere/run").Replace(string(info.Info.RuntimeSpec))
-		p := filepath.Join(t.TempDir(), "sandbox.json")
-		os.WriteFile(p, []byte(moved), 0o644)
-		return p
-	}()
+	sandboxSpec := moveSpec(t, "sandbox", "inspectp", pod.id)
 
 	cfg := filepath.Join(t.TempDir(), "node.toml")
 	if err := os.WriteFile(cfg, []byte("audit_log = \"-\"\nkubelet_root = \"/elsewhere/kubelet\"\ncontainerd_root = \"/elsewhere/containerd\"\n"), 0o644); err != nil {
@@ -114,4 +75,35 @@ func TestCheckOfflineOnCapturedSpecs(t *testing.T) {
 			wantAll(t, out, tc.want...)
 		})
 	}
+}
+
+// moveSpec saves the runtime spec CRI reports for a pod sandbox (inspectp) or
+// container (inspect) under a name, moved off the lab's paths to
+// /elsewhere/{kubelet,containerd,run}, and returns the file.
+func moveSpec(t *testing.T, name, verb, id string) string {
+	t.Helper()
+	l := requireLab(t)
+	out, err := l.crictl(testContext(t), verb, "-o", "json", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		Info struct {
+			RuntimeSpec json.RawMessage `json:"runtimeSpec"`
+		} `json:"info"`
+	}
+	if err := json.Unmarshal([]byte(out), &info); err != nil || len(info.Info.RuntimeSpec) == 0 {
+		t.Fatalf("no runtime spec in crictl %s (%v): %s", verb, err, out)
+	}
+	moved := strings.NewReplacer(l.KubeletRoot, "/elsewhere/kubelet", l.ContainerdRoot, "/elsewhere/containerd", l.State, "/elsewhere/run").Replace(string(info.Info.RuntimeSpec))
+	for _, p := range []string{l.KubeletRoot, l.ContainerdRoot, l.State} {
+		if strings.Contains(moved, p) {
+			t.Fatalf("the moved spec still names %s", p)
+		}
+	}
+	p := filepath.Join(t.TempDir(), name+".json")
+	if err := os.WriteFile(p, []byte(moved), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

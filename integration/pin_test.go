@@ -43,11 +43,7 @@ func raceStarts(t *testing.T) int {
 func TestAllowlistedHostPathSymlinkRace(t *testing.T) {
 	ctx := testContext(t)
 	l := requireLab(t)
-	// the lab's hardened node class allowlists LAB_ALLOWLISTED_DIR read-write
-	root := l.env["LAB_ALLOWLISTED_DIR"]
-	if root == "" {
-		t.Fatal("lab.env has no LAB_ALLOWLISTED_DIR: the lab predates this test (make lab-up)")
-	}
+	root := l.allowlistedDir(t)
 	base := filepath.Join(root, uniqueName(t))
 	t.Cleanup(func() { os.RemoveAll(base) })
 	allowed := base
@@ -126,10 +122,7 @@ func TestAllowlistedHostPathSymlinkRace(t *testing.T) {
 func TestCRIAllowlistedHostPathAndSubPath(t *testing.T) {
 	ctx := testContext(t)
 	l := requireLab(t)
-	root := l.env["LAB_ALLOWLISTED_DIR"]
-	if root == "" {
-		t.Fatal("lab.env has no LAB_ALLOWLISTED_DIR: the lab predates this test (make lab-up)")
-	}
+	root := l.allowlistedDir(t)
 	pod := runPod(t, ctx, "hardened")
 	vols := newPodVolumes(t, pod.name+"-uid")
 	host := filepath.Join(root, uniqueName(t))
@@ -205,4 +198,15 @@ func readFile(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// allowlistedDir is the directory the lab's hardened node class allowlists
+// read-write (LAB_ALLOWLISTED_DIR).
+func (l *lab) allowlistedDir(t *testing.T) string {
+	t.Helper()
+	root := l.env["LAB_ALLOWLISTED_DIR"]
+	if root == "" {
+		t.Fatal("lab.env has no LAB_ALLOWLISTED_DIR: the lab predates this test (make lab-up)")
+	}
+	return root
 }
