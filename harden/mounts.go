@@ -17,7 +17,7 @@ import (
 func recursiveReadOnlyBinds(spec *specs.Spec, _ *Options) ([]Change, error) {
 	var changes []Change
 	for i, m := range spec.Mounts {
-		if !isBindMount(m) || !hasOption(m.Options, "rbind") || lastOf(m.Options, "ro", "rw") != "ro" || lastOf(m.Options, "rro", "rrw") != "" {
+		if !IsBindMount(m) || !hasOption(m.Options, "rbind") || lastOf(m.Options, "ro", "rw") != "ro" || lastOf(m.Options, "rro", "rrw") != "" {
 			continue
 		}
 		opts := make([]string, 0, len(m.Options))
@@ -36,8 +36,8 @@ func recursiveReadOnlyBinds(spec *specs.Spec, _ *Options) ([]Change, error) {
 	return changes, nil
 }
 
-// isBindMount reports whether runc bind-mounts m (type or option).
-func isBindMount(m specs.Mount) bool {
+// IsBindMount reports whether runc bind-mounts m (type or option).
+func IsBindMount(m specs.Mount) bool {
 	return m.Type == "bind" || hasOption(m.Options, "bind") || hasOption(m.Options, "rbind")
 }
 

@@ -48,6 +48,13 @@ echo "shim process serving the pod:"
 ps -o pid,args -C containerd-shim-hardened-v2 | grep -F -- "-id $pod" || true
 echo "exec: $(crictl exec "$ctrid" sh -c 'echo "exec as uid $(id -u) in $(hostname)"')"
 
+say "the pod's user namespace: container root is not host root"
+echo "inside, /proc/self/uid_map: $(crictl exec "$ctrid" cat /proc/self/uid_map | tr -s ' ')"
+cpid=$(crictl inspect -o go-template --template '{{.info.pid}}' "$ctrid")
+echo "on the node, the container's init runs as: $(grep -E '^Uid:' "/proc/$cpid/status" | tr -s '\t ' ' ')"
+echo "the node-wide allocator ($LAB_USERNS_DIR/ranges.json):"
+jq -c '.entries[] | {pod: .key, base, size}' "$LAB_USERNS_DIR/ranges.json" | sed 's/^/  /'
+
 say "CRI: the same pod with a hostPath mount of /etc is refused before anything starts"
 cat >"$work/bad.json" <<JSON
 {"metadata": {"name": "steal-etc"}, "image": {"image": "docker.io/library/busybox:latest"},

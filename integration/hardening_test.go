@@ -184,6 +184,12 @@ func TestHardeningProbe(t *testing.T) {
 			t.Errorf("hardened: %s failed with %q (%s), want one of %v", name, a.Errno, a.Detail, errnos)
 		}
 	}
+	if a, ok := hardened.attempt("host-root"); !ok || a.OK || !strings.Contains(a.Detail, "container root is host uid ") {
+		t.Errorf("hardened: container root must not be host root: %+v", a)
+	}
+	if a, ok := stock.attempt("host-root"); !ok || !a.OK {
+		t.Errorf("stock runc: container root is host root, the probe says otherwise: %+v", a)
+	}
 	if a, ok := hardened.attempt("io_uring-fallback"); !ok || !a.OK || !strings.Contains(a.Detail, "fell back") {
 		t.Errorf("hardened: io_uring-fallback %+v: a program that falls back on ENOSYS must keep working", a)
 	}

@@ -39,6 +39,7 @@ type lab struct {
 	ContainerdRoot  string // containerd's root directory
 	FileClassConfig string // the hardened-file handler's class config (ConfigPath)
 	ClassDir        string // the node class directory (every ConfigPath lies in it)
+	UsernsDir       string // the lab classes' user namespace allocator state
 }
 
 var theLab *lab
@@ -96,6 +97,7 @@ func loadLab() (*lab, error) {
 		{&l.ContainerdRoot, []string{"LAB_CONTAINERD_ROOT"}},
 		{&l.FileClassConfig, []string{"LAB_FILE_CLASS_CONFIG"}},
 		{&l.ClassDir, []string{"LAB_HARDENED_CLASS_DIR"}},
+		{&l.UsernsDir, []string{"LAB_USERNS_DIR"}},
 	} {
 		if err := need(n.dst, n.keys...); err != nil {
 			return nil, err

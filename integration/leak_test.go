@@ -5,6 +5,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/userns"
 )
 
 // shimProcesses returns the pids of shim processes (hardened or runc) that
@@ -76,8 +79,27 @@ func (l *lab) leftovers(ns string, ids ...string) []string {
 			}
 		}
 		found = append(found, cgroupsNamed(id)...)
+		for _, e := range l.usernsEntries() {
+			if e.Key == ns+"/"+id {
+				found = append(found, fmt.Sprintf("user namespace IDs %s of %s", e.Range, e.Key))
+			}
+		}
 	}
 	return found
+}
+
+// usernsEntries reads the lab's user namespace allocator state as it is on
+// disk (no reconciling: a range a shim failed to release shows).
+func (l *lab) usernsEntries() []userns.Entry {
+	b, err := os.ReadFile(filepath.Join(l.UsernsDir, "ranges.json"))
+	if err != nil {
+		return nil
+	}
+	var st struct {
+		Entries []userns.Entry `json:"entries"`
+	}
+	json.Unmarshal(b, &st)
+	return st.Entries
 }
 
 // cgroupsNamed walks every cgroup hierarchy (bounded depth) for directories

@@ -37,19 +37,26 @@ import (
 // its removal and leftover check, and returns it.
 func rawContainer(t *testing.T, ctx context.Context, runtimeOpts any, opts ...oci.SpecOpts) containerd.Container {
 	t.Helper()
+	if runtimeOpts == nil {
+		runtimeOpts = classOptions()
+	}
+	return rawContainerOf(t, ctx, runtimeType, runtimeOpts, opts...)
+}
+
+// rawContainerOf is rawContainer for another runtime (a name or a shim
+// binary's path), with runtime options as given (nil: none).
+func rawContainerOf(t *testing.T, ctx context.Context, runtime string, runtimeOpts any, opts ...oci.SpecOpts) containerd.Container {
+	t.Helper()
 	l := requireLab(t)
 	id := uniqueName(t)
 	image, err := client.GetImage(ctx, busybox)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if runtimeOpts == nil {
-		runtimeOpts = classOptions()
-	}
 	all := append([]oci.SpecOpts{oci.WithImageConfig(image), oci.WithProcessArgs("sleep", "600")}, opts...)
 	c, err := client.NewContainer(ctx, id,
 		containerd.WithNewSnapshot(id, image),
-		containerd.WithRuntime(runtimeType, runtimeOpts),
+		containerd.WithRuntime(runtime, runtimeOpts),
 		containerd.WithNewSpec(all...))
 	if err != nil {
 		t.Fatal(err)

@@ -56,7 +56,7 @@ func checkHostPathVolumes(in *Input) []Violation {
 		vs = append(vs, Violation{Check: "hostPathVolumes", Field: "root.path", Value: in.Spec.Root.Path, Reason: reason})
 	}
 	hp := newHostPaths(in)
-	in.allowlisted = nil
+	in.allowlisted, in.podPrivate = nil, nil
 	for i, m := range in.Spec.Mounts {
 		if !isBind(m) {
 			if want, ok := kernelFSPlace[m.Type]; ok && path.Clean("/"+m.Destination) != want {
@@ -79,6 +79,8 @@ func checkHostPathVolumes(in *Input) []Violation {
 				Reason: fmt.Sprintf("mount %q %s", m.Destination, reason)})
 		} else if hp.viaAllowlist {
 			in.allowlisted = append(in.allowlisted, i)
+		} else if hp.private != "" {
+			in.podPrivate = append(in.podPrivate, PrivateMount{Destination: m.Destination, Source: m.Source, Real: hp.real})
 		}
 	}
 	return vs
@@ -100,6 +102,10 @@ type hostPaths struct {
 	// subPath, the directory backing it).
 	cur          specs.Mount
 	viaAllowlist bool
+	// private names the pod's own writable storage the current mount was
+	// found to be ("emptyDir", "termination log", "shm"), "" for anything
+	// else; real is its resolved source.
+	private, real string
 }
 
 func newHostPaths(in *Input) *hostPaths {
@@ -135,9 +141,12 @@ func (h *hostPaths) mountTable() ([]*mountinfo.Info, error) {
 
 // refuse returns why a bind mount is refused, or "" when it is allowed.
 func (h *hostPaths) refuse(m specs.Mount) string {
-	h.cur, h.viaAllowlist = m, false
+	h.cur, h.viaAllowlist, h.private, h.real = m, false, "", ""
 	if !filepath.IsAbs(m.Source) {
 		return fmt.Sprintf("has a relative source %q", m.Source)
+	}
+	if hasDotComponent(m.Source) {
+		return fmt.Sprintf("has the source %q, with a \".\" or \"..\" component (the kernel follows a symlink before \"..\"; the check cannot judge it as written)", m.Source)
 	}
 	if within(filepath.Clean(m.Source), "/proc") {
 		// /proc/<pid>/root and /cwd are magic links into other mount
@@ -151,10 +160,12 @@ func (h *hostPaths) refuse(m specs.Mount) string {
 	if within(src, "/proc") {
 		return fmt.Sprintf("comes from %q, which resolves under /proc (%q)", m.Source, src)
 	}
+	h.real = src
 	why, ok := h.classify(src, 0)
 	if ok {
 		return ""
 	}
+	h.private = ""
 	if allowed, matched := h.allowlisted(src); matched {
 		return allowed
 	}
@@ -194,6 +205,7 @@ func (h *hostPaths) classify(src string, depth int) (string, bool) {
 		}
 		if h.ctrdState != "" {
 			if rel, ok := relUnder(src, filepath.Join(h.ctrdState, "io.containerd.grpc.v1.cri", "sandboxes", h.sandbox)); ok && rel == "shm" {
+				h.private = "shm"
 				return "", true
 			}
 			if _, ok := relUnder(src, filepath.Join(h.ctrdState, "io.containerd.grpc.v1.cri", "image-volumes", h.sandbox)); ok {
@@ -237,6 +249,9 @@ func (h *hostPaths) classifyKubelet(src, rel string, depth int) (string, bool) {
 			}
 			return "", true
 		}
+		if parts[2] == "kubernetes.io~empty-dir" && len(parts) == 4 {
+			h.private = "emptyDir"
+		}
 		if len(parts) > 4 {
 			// kubelet mounts a volume's root, and a subPath through
 			// volume-subpaths; a directory inside a volume belongs to the
@@ -251,6 +266,7 @@ func (h *hostPaths) classifyKubelet(src, rel string, depth int) (string, bool) {
 		}
 	case "containers":
 		if len(parts) == 4 {
+			h.private = "termination log"
 			return "", true
 		}
 	case "volume-subpaths":
@@ -334,6 +350,9 @@ func (h *hostPaths) classifyVolumeBacking(backing string, depth int) (string, bo
 	if parts[0] == "kubernetes.io~csi" {
 		return "", true
 	}
+	if parts[0] == "kubernetes.io~empty-dir" && depth == 1 && h.private == "" {
+		h.private = "emptyDir subPath"
+	}
 	return h.checkBacking(backing, depth, false)
 }
 
@@ -399,6 +418,24 @@ func relUnder(path, dir string) (string, bool) {
 		return path[len(dir)+1:], true
 	}
 	return "", false
+}
+
+// PrivateMount is a bind mount of the pod's own writable storage: an
+// emptyDir volume (or a subPath of one), the container's termination log,
+// the pod's /dev/shm.
+type PrivateMount struct {
+	Destination, Source string
+	// Real is the source's resolved path when the check judged it.
+	Real string
+}
+
+// PodPrivateMounts returns the bind mounts the last Evaluate of in found to
+// be the pod's own writable storage. Their contents are the pod's alone:
+// the shim gives them to the pod's user namespace rather than idmapping
+// them, so that what the pod writes there lands on the node as the pod's
+// mapped IDs, never as the node's root.
+func PodPrivateMounts(in *Input) []PrivateMount {
+	return slices.Clone(in.podPrivate)
 }
 
 // AllowlistedMounts returns the indices of the bind mounts of in.Spec that

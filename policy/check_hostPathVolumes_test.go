@@ -43,7 +43,12 @@ func TestHostPathVolumes(t *testing.T) {
 		{name: "block device file system", setup: withMount(specs.Mount{Destination: "/disk", Type: "ext4", Source: "/dev/vda1"}),
 			want: "hostPathVolumes", reason: `"ext4" file system from "/dev/vda1"`, field: `mounts["/disk"].type`},
 		{name: "dot-dot escape from an empty-dir", setup: withMount(bindMount("/data", vol("kubernetes.io~empty-dir", "cache")+"/../../../../../../../../etc")),
-			want: "hostPathVolumes", reason: `host path "/etc"`},
+			want: "hostPathVolumes", reason: `with a "." or ".." component`},
+		// a/link/.. is not a: the kernel follows link first
+		{name: "dot-dot after a path inside the pod's volume", setup: withMount(bindMount("/data", vol("kubernetes.io~empty-dir", "cache")+"/link/..")),
+			want: "hostPathVolumes", reason: `with a "." or ".." component`},
+		{name: "dot component", setup: withMount(bindMount("/data", vol("kubernetes.io~empty-dir", "cache")+"/.")),
+			want: "hostPathVolumes", reason: `with a "." or ".." component`},
 		{name: "symlink from a volume dir to /etc", setup: func(s *specs.Spec, h *fakeHost, o *Options) {
 			h.links[vol("kubernetes.io~empty-dir", "evil")] = "/etc"
 			s.Mounts = append(s.Mounts, bindMount("/data", vol("kubernetes.io~empty-dir", "evil")))

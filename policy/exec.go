@@ -10,6 +10,10 @@ import (
 // DenyEscalatingExec, done at the node against the container's real spec).
 const ExecCheckID = "execEscalation"
 
+// UsernsCheckID is the check ID of user namespace refusals (made by the shim,
+// which owns the ID allocator).
+const UsernsCheckID = "userNamespace"
+
 // EvaluateExec compares an exec process with its container's process and
 // returns every way the exec would hold more privilege than the container.
 func EvaluateExec(container *specs.Process, exec *specs.Process) []Violation {

@@ -228,6 +228,12 @@ func init() {
 		"let containerd's snapshotter provide the root file system (an image's snapshot); a client must not mount host directories as or into it (e.g. ctr run --rootfs)"))
 	hint(IOCheckID, []string{"checkpoint"}, fixed(
 		"run the workload under a class without the hardened runtime to checkpoint or restore it (kubelet's checkpoint API and ctr checkpoint/restore are not supported)"))
+	hint(UsernsCheckID, []string{"linux.namespaces[]"}, fixed(
+		"run the pod where the node can give it a user namespace (runc ≥ 1.2 and Linux ≥ 5.12 with idmapped mounts on containerd's file system), or ask a node admin for a class with user_namespace = \"if-supported\"; an app container must belong to a pod sandbox this class serves"))
+	hint(UsernsCheckID, []string{"mounts[].source"}, fixed(
+		"mount the volume read-only (readOnly: true), or put it on a file system the kernel can idmap (emptyDir, secret, configMap and hostPath volumes on tmpfs, ext4, xfs or btrfs can), or ask a node admin for a class with user_namespace = \"off\""))
+	hint(UsernsCheckID, []string{"linux.uidMappings"}, fixed(
+		"map container IDs to an unprivileged host range no other pod uses (kubelet's hostUsers: false does), never to host ID 0"))
 	hint("runtimeClass", []string{"annotations[]"}, fixed(
 		"run every container of a pod under the pod's runtime class (spec.runtimeClassName is pod-wide): a container cannot join a pod served by another runtime or class"))
 }

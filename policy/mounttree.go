@@ -71,6 +71,10 @@ func readOnly(m specs.Mount) bool {
 	return o.roFlag
 }
 
+// ReadOnlyMount reports whether runc leaves the mount of m itself
+// read-only (an rbind's submounts too, with "rro").
+func ReadOnlyMount(m specs.Mount) bool { return readOnly(m) }
+
 // mountDest is the destination as runc mounts it: absolute and clean.
 func mountDest(m specs.Mount) string { return path.Clean("/" + m.Destination) }
 

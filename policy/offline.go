@@ -61,6 +61,13 @@ func (h *OfflineHost) Notes() []string {
 	return out
 }
 
+// Note adds what a caller outside the checks could not verify offline.
+func (h *OfflineHost) Note(notes ...string) {
+	for _, n := range notes {
+		h.note("%s", n)
+	}
+}
+
 func (h *OfflineHost) note(format string, args ...any) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

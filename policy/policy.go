@@ -105,6 +105,9 @@ type Input struct {
 	// allowlisted holds the indices of the bind mounts the hostPathVolumes
 	// check admitted through policy.allowed_host_paths (AllowlistedMounts).
 	allowlisted []int
+	// podPrivate holds the bind mounts the check found to be the pod's own
+	// writable storage (PodPrivateMounts).
+	podPrivate []PrivateMount
 }
 
 // IsSandbox reports whether the spec is a CRI pod sandbox (pause container).

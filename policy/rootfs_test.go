@@ -25,7 +25,9 @@ func TestEvaluateRootfs(t *testing.T) {
 			{Type: "bind", Source: "/tmp/x", Target: "home", Options: []string{"rbind", "rw"}}}, `targets "home"`},
 		{"procfs", []RootfsMount{{Type: "proc", Source: "proc"}}, `"proc" mount`},
 		{"overlay with a host lower dir", []RootfsMount{{Type: "overlay", Source: "overlay", Options: []string{"lowerdir=" + snap + "/1/fs:/etc"}}}, `host path "/etc"`},
-		{"overlay with .. out of the snapshots", []RootfsMount{{Type: "overlay", Source: "overlay", Options: []string{"lowerdir=" + snap + "/../../../../etc"}}}, "not from"},
+		{"overlay with .. out of the snapshots", []RootfsMount{{Type: "overlay", Source: "overlay", Options: []string{"lowerdir=" + snap + "/../../../../etc"}}}, `".." component`},
+		// snap/fs/link/.. is not snap/fs: the kernel follows link first
+		{"upper dir through a symlink and ..", []RootfsMount{{Type: "overlay", Source: "overlay", Options: []string{"lowerdir=" + snap + "/fs", "upperdir=" + snap + "/fs/link/..", "workdir=" + snap + "/work"}}}, `".." component`},
 		{"containerd's root itself", []RootfsMount{{Type: "bind", Source: root, Options: []string{"rbind"}}}, "not from a snapshot"},
 		{"another part of containerd's root", []RootfsMount{{Type: "bind", Source: root + "/io.containerd.content.v1.content/blobs", Options: []string{"rbind"}}}, "not from a snapshotter"},
 		{"overlay with an unknown path option", []RootfsMount{{Type: "overlay", Source: "overlay", Options: []string{"lowerdir=" + snap + "/1/fs", "redirect_dir=/etc"}}}, "redirect_dir"},

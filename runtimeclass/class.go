@@ -3,6 +3,7 @@ package runtimeclass
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/userns"
 	"os"
 	"path/filepath"
 	"strings"
@@ -482,4 +483,17 @@ func (c *Class) configPathAllowed(path string) error {
 		return fmt.Errorf("runtime class config %q: a ConfigPath must name a file in the node class directory %s (%s)", path, dir, NodeConfigDirEnv)
 	}
 	return nil
+}
+
+// UsernsMode is the class's user namespace mode (default "required").
+func (c *Class) UsernsMode() string {
+	if c.UserNamespace == "" {
+		return UsernsRequired
+	}
+	return c.UserNamespace
+}
+
+// Allocator returns the node-wide ID range allocator the class names.
+func (c *Class) Allocator() (*userns.Allocator, error) {
+	return userns.New(c.Userns.StateDir, c.Userns.FirstID, c.Userns.Ranges)
 }

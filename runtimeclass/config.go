@@ -18,6 +18,7 @@ import (
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/audit"
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/policy"
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/seccomp"
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/userns"
 )
 
 // Backends the shim knows. The sandbox package implements them.
@@ -87,6 +88,12 @@ type Config struct {
 	Seccomp      SeccompConfig      `toml:"seccomp"`
 	Capabilities CapabilitiesConfig `toml:"capabilities"`
 	Rootfs       RootfsConfig       `toml:"rootfs"`
+	// UserNamespace puts every pod of the class in a user namespace of its
+	// own: "required" (default; a node that cannot is refused at Start),
+	// "if-supported" (runs without and records it) or "off".
+	UserNamespace string `toml:"user_namespace"`
+	// Userns holds the node-wide ID allocator's settings.
+	Userns UsernsConfig `toml:"userns"`
 	// NoNewPrivileges sets process.noNewPrivileges. Default true.
 	NoNewPrivileges *bool `toml:"no_new_privileges"`
 	// Pinned makes the class the floor for request options: runtime options
@@ -134,6 +141,27 @@ type PolicyConfig struct {
 	// file:// stdio (the shim writes it as root). Default none.
 	AllowedLogDirs []string `toml:"allowed_log_dirs"`
 }
+
+// UsernsConfig is the [userns] table: where pods' ID ranges come from. Every
+// class of a node should name the same window and state directory.
+type UsernsConfig struct {
+	// StateDir holds the allocator's state (ranges.json) and lock. Default
+	// /var/lib/containerd-shim-hardened-v2/userns.
+	StateDir string `toml:"state_dir"`
+	// FirstID is the first host ID of the window. Default 2147483648 (2^31),
+	// far above the blocks kubelet hands hostUsers: false pods.
+	FirstID uint32 `toml:"first_id"`
+	// Ranges is how many 65,536-ID ranges the window holds (how many pods
+	// can run at once). Default 8192.
+	Ranges uint32 `toml:"ranges"`
+}
+
+// User namespace modes.
+const (
+	UsernsRequired    = "required"
+	UsernsIfSupported = "if-supported"
+	UsernsOff         = "off"
+)
 
 // SeccompConfig is the [seccomp] table.
 type SeccompConfig struct {
@@ -299,6 +327,14 @@ func (c *Config) validate(source string) error {
 	case "", ModeEnforce, ModeAudit:
 	default:
 		return bad("mode", "%q is not a mode (want %q or %q)", c.Mode, ModeEnforce, ModeAudit)
+	}
+	switch c.UserNamespace {
+	case "", UsernsRequired, UsernsIfSupported, UsernsOff:
+	default:
+		return bad("user_namespace", "%q is not a mode (want %q, %q or %q)", c.UserNamespace, UsernsRequired, UsernsIfSupported, UsernsOff)
+	}
+	if _, err := userns.New(c.Userns.StateDir, c.Userns.FirstID, c.Userns.Ranges); err != nil {
+		return bad("userns", "%s", err)
 	}
 	if c.AuditLog != "" && c.AuditLog != "-" && !filepath.IsAbs(c.AuditLog) {
 		return bad("audit_log", "%q must be an absolute path (or \"-\" to disable the file)", c.AuditLog)

@@ -49,8 +49,9 @@ var pinRules = map[string]pinRule{
 	"shim_cgroup": pinEqual, "kubelet_root": pinEqual, "containerd_root": pinEqual,
 	"audit_log": pinEqual, "audit_log_max_size": pinEqual, "audit_log_max_files": pinEqual,
 	"audit_log_min_free": pinEqual, "seccomp.profile": pinEqual,
+	"userns.state_dir": pinEqual, "userns.first_id": pinEqual, "userns.ranges": pinEqual,
 
-	"pinned": pinTighten, "mode": pinTighten, "no_new_privileges": pinTighten,
+	"pinned": pinTighten, "mode": pinTighten, "user_namespace": pinTighten, "no_new_privileges": pinTighten,
 	"policy.level": pinTighten, "policy.require_seccomp": pinTighten, "policy.unmasked_proc": pinTighten,
 	"policy.secrets_in_memory": pinTighten, "policy.disabled_checks": pinTighten,
 	"policy.allowed_host_paths": pinTighten, "policy.allowed_hooks": pinTighten,
@@ -177,6 +178,7 @@ func lookup(c *Config, key string) any {
 // rank orders the values of a key from least to most protective.
 var rank = map[string][]string{
 	"mode":                 {ModeAudit, ModeEnforce},
+	"user_namespace":       {UsernsOff, UsernsIfSupported, UsernsRequired},
 	"policy.level":         {string(policy.LevelBaseline), string(policy.LevelRestricted)},
 	"policy.unmasked_proc": {string(policy.UnmaskedProcRestore), string(policy.UnmaskedProcRefuse)},
 }
@@ -192,11 +194,13 @@ func (c *Class) tighten(m *Config, req *Config, key, source string) error {
 		return nil
 	}
 	switch key {
-	case "mode", "policy.level", "policy.unmasked_proc":
+	case "mode", "policy.level", "policy.unmasked_proc", "user_namespace":
 		var pinned, requested string
 		switch key {
 		case "mode":
 			pinned, requested = string(c.PolicyMode()), req.Mode
+		case "user_namespace":
+			pinned, requested = c.UsernsMode(), (&Class{Config: *req}).UsernsMode()
 		case "policy.level":
 			pinned, requested = string(pinnedP.Level), string(reqP.Level)
 		default:
@@ -208,6 +212,8 @@ func (c *Class) tighten(m *Config, req *Config, key, source string) error {
 		switch key {
 		case "mode":
 			m.Mode = requested
+		case "user_namespace":
+			m.UserNamespace = requested
 		case "policy.level":
 			m.Policy.Level = requested
 		default:

@@ -120,6 +120,12 @@ func RunCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "check:", err)
 		return CheckBadInput
 	}
+	if class.PolicyMode() == policy.ModeEnforce {
+		notes := previewUserns(ctx, class, d, spec, host != nil)
+		if host != nil {
+			host.Note(notes...)
+		}
+	}
 	if host != nil {
 		d.record.Unverified = host.Notes()
 	}

@@ -5,6 +5,7 @@ package shim
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,6 +41,20 @@ func TestRunCheck(t *testing.T) {
 	os.WriteFile(auditCfg, []byte("class_name = \"rollout\"\nmode = \"audit\"\naudit_log = \"-\"\n"), 0o644)
 	badCfg := filepath.Join(cfgDir, "bad.toml")
 	os.WriteFile(badCfg, []byte("mode = \"loud\"\n"), 0o644)
+	// user namespaces: a runc that reports idmapped mounts, and one that
+	// does not, on containerd's root in a temporary directory
+	usernsCfg := func(name string, idmap bool, extra string) string {
+		runc := filepath.Join(cfgDir, name+"-runc")
+		os.WriteFile(runc, []byte(fmt.Sprintf("#!/bin/sh\necho '{\"linux\":{\"mountExtensions\":{\"idmap\":{\"enabled\":%t}}}}'\n", idmap)), 0o755)
+		p := filepath.Join(cfgDir, name+".toml")
+		os.WriteFile(p, []byte(fmt.Sprintf("binary_name = %q\ncontainerd_root = %q\naudit_log = \"-\"\n%s\n[userns]\nstate_dir = %q\n",
+			runc, t.TempDir(), extra, t.TempDir())), 0o644)
+		return p
+	}
+	idmapCfg := usernsCfg("idmap", true, "")
+	noIdmapCfg := usernsCfg("noidmap", false, "")
+	ifSupportedCfg := usernsCfg("ifsupported", false, "user_namespace = \"if-supported\"")
+	offCfg := usernsCfg("off", true, "user_namespace = \"off\"")
 
 	for _, tc := range []struct {
 		name string
@@ -47,7 +62,13 @@ func TestRunCheck(t *testing.T) {
 		code int
 		out  []string
 	}{
-		{"allowed", []string{writeSpec(t, allowed)}, CheckAllowed, []string{"allowed", "would", "linux.maskedPaths"}},
+		{"allowed", []string{"--config", idmapCfg, writeSpec(t, allowed)}, CheckAllowed, []string{"allowed", "would", "linux.maskedPaths",
+			`change linux.namespaces["user"]: null -> "new"`, `change linux.uidMappings: null -> "container IDs 0-65535 → a free range of 65536 host IDs in 2147483648-`, "drawn at Create"}},
+		{"no idmapped mounts: required", []string{"--config", noIdmapCfg, writeSpec(t, allowed)}, CheckRefused, []string{
+			"refused by userNamespace", "does not support idmapped mounts", `user_namespace = "required"`}},
+		{"no idmapped mounts: if-supported", []string{"--config", ifSupportedCfg, writeSpec(t, allowed)}, CheckAllowed, []string{
+			"allowed", `linux.namespaces["user"]: null -> "none: not supported on this node`}},
+		{"user namespaces off", []string{"--config", offCfg, writeSpec(t, allowed)}, CheckAllowed, []string{"allowed", "linux.maskedPaths"}},
 		{"refused", []string{writeSpec(t, refused)}, CheckRefused, []string{
 			`refused by hostPathVolumes: mount "/data" comes from host path "/etc" (fix: replace volumes[].hostPath "/etc"`, `fix: replace volumes[].hostPath`, `(runtime class "hardened", mode enforce)`}},
 		{"audit mode", []string{"--config", auditCfg, writeSpec(t, refused)}, CheckAllowed, []string{"audited", `runtime class "rollout", mode audit`}},
@@ -64,6 +85,9 @@ func TestRunCheck(t *testing.T) {
 				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, out.String(), errb.String())
 			}
 			all := out.String() + errb.String()
+			if tc.name == "user namespaces off" && strings.Contains(all, `linux.namespaces["user"]`) {
+				t.Errorf("user_namespace = \"off\" changed the user namespace: %s", all)
+			}
 			for _, w := range tc.out {
 				if tc.name == "allowed" && w == "would" {
 					if strings.Contains(all, "would change") {

@@ -93,6 +93,9 @@ func (m *manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (*
 		req.sandboxUID = sandboxUIDFromBundle(bundle, sb)
 	}
 	in, vs := checkSpec(class, req)
+	if len(vs) == 0 {
+		vs = usernsStartCheck(class, spec)
+	}
 	if d := newDecision(ctx, audit.EventStart, class, id, "", spec, in.Subject(), vs, nil); d.refused {
 		record(ctx, class, d, false)
 		return nil, d.err()
@@ -132,6 +135,22 @@ func (m *manager) Stop(ctx context.Context, id string) (cshim.StopStatus, error)
 	if bundle, err := os.Getwd(); err == nil {
 		if err := harden.Unpin(bundle); err != nil {
 			log.G(ctx).WithError(err).Warn("removing pinned mount sources")
+		}
+		// ... and its part in a range of user namespace IDs (an app
+		// container has no saved class: the node class names the
+		// allocator).
+		class, err := runtimeclass.LoadSaved(bundle)
+		if err != nil {
+			class, err = m.resolver.Node(bundle)
+		}
+		if err == nil && class.UsernsMode() != runtimeclass.UsernsOff {
+			a, err := class.Allocator()
+			if err == nil {
+				err = a.ReleaseBundle(bundle)
+			}
+			if err != nil {
+				log.G(ctx).WithError(err).Warn("releasing the pod's user namespace IDs")
+			}
 		}
 	}
 	return m.runc.Stop(ctx, id)

@@ -14,6 +14,7 @@ import (
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
+	"github.com/containerd/log"
 	"github.com/containerd/ttrpc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/types/known/emptypb"
@@ -48,6 +49,8 @@ type containerState struct {
 	sandboxPID int
 	podUID     string
 	cgroup     string
+	// userns is the user namespace the container runs in (nil: none).
+	userns *usernsState
 }
 
 // newService wraps a runc task service.
@@ -109,26 +112,51 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		return nil, errgrpc.ToGRPC(err)
 	}
 	defer pins.Close()
+	uns, err := s.userNamespace(ctx, class, d, r, spec)
+	if err != nil {
+		return nil, errgrpc.ToGRPC(err)
+	}
+	defer uns.unstage()
+	if uns != nil && uns.injected && !d.refused {
+		// the bundle and root file system for the container's root
+		changes, err := prepareBundle(r, uns.ns, class.PolicyOptions().ContainerdRoot)
+		if err != nil {
+			s.releaseUserns(ctx, class, uns)
+			return nil, errgrpc.ToGRPC(err)
+		}
+		d.record.Changes = append(d.record.Changes, changes...)
+		idmapRootfs(r, uns.ns)
+		if opts, err = usernsRuncOptions(opts, uns.ns, spec.Process); err != nil {
+			s.releaseUserns(ctx, class, uns)
+			return nil, invalid(err)
+		}
+	}
 	record(ctx, class, d, true)
 	if err := d.err(); err != nil {
+		s.releaseUserns(ctx, class, uns)
 		return nil, errgrpc.ToGRPC(err)
 	}
 	if len(d.record.Changes) > 0 && class.PolicyMode() == policy.ModeEnforce {
 		if err := writeBundleSpec(r.Bundle, spec); err != nil {
+			s.releaseUserns(ctx, class, uns)
 			return nil, errgrpc.ToGRPC(fmt.Errorf("writing the hardened spec: %w", err))
 		}
 	}
 	r.Options = opts
 	resp, err := s.TTRPCTaskService.Create(ctx, r)
 	if err != nil {
+		s.releaseUserns(ctx, class, uns)
 		return nil, err
 	}
-	st := &containerState{class: class, subject: d.record.Subject, spec: spec, process: &process, stateDir: runtimeclass.StateDir(r.Bundle)}
+	st := &containerState{class: class, subject: d.record.Subject, spec: spec, process: &process, stateDir: runtimeclass.StateDir(r.Bundle), userns: uns}
 	if spec.Linux != nil {
 		st.resources = spec.Linux.Resources
 	}
 	if in := (&policy.Input{Spec: spec, ID: r.ID}); in.IsSandbox() && in.OwnSandboxID() == r.ID {
 		st.sandboxPID, st.podUID = int(resp.GetPid()), in.PodUID()
+		if err := uns.noteSandbox(st.sandboxPID); err != nil {
+			log.G(ctx).WithError(err).Warn("its app containers will be refused")
+		}
 		if spec.Linux != nil {
 			st.cgroup = spec.Linux.CgroupsPath
 		}
@@ -255,8 +283,12 @@ func (s *service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 	resp, err := s.TTRPCTaskService.Delete(ctx, r)
 	if err == nil && r.ExecID == "" {
 		s.mu.Lock()
+		st := s.containers[r.ID]
 		delete(s.containers, r.ID)
 		s.mu.Unlock()
+		if st != nil {
+			s.releaseDeleted(ctx, st.class, st.userns)
+		}
 	}
 	return resp, err
 }

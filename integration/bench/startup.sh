@@ -6,12 +6,14 @@
 # Usage (as root, with the lab up: `make lab-up` or `integration/lab/lab.sh up`):
 #
 #   integration/bench/startup.sh [-n RUNS] [-o REPORT.json] [-w WARMUP] [-t TIMEOUT] [-m ctr,cri]
+#                                [-V VARIANTS]
 #
 #   -n RUNS     counted runs per variant and measurement (default 25)
 #   -o FILE     also write the samples and statistics as JSON to FILE
 #   -w WARMUP   uncounted warm-up rounds before each measurement (default 2)
 #   -t SECONDS  timeout of every single command (default 60; image pulls get 3x)
 #   -m LIST     measurements to run, comma separated: ctr, cri (default ctr,cri)
+#   -V LIST     variants to run, comma separated (default: all five below)
 #
 # Variants (the hardened class installs a seccomp filter, plain `ctr run` with the stock shim
 # none: the two seccomp variants separate the filter from the rest of the hardening):
@@ -21,6 +23,8 @@
 #   hardened            hardened shim with the lab's node class ($LAB_HARDENED_CLASS_DIR)
 #   hardened-noseccomp  hardened shim with a copy of that class plus `[seccomp] profile = "none"`
 #                       (written to the run's work dir under $LAB_RUN)
+#   hardened-nouserns   hardened shim with the lab's hardened-nouserns class (the node class
+#                       with user_namespace = "off": no user namespace, no ID range)
 #
 # Each round runs every variant once; the order changes every round (the rows of a balanced
 # 4x4 Latin square, i.e. the base order runc, runc+seccomp, hardened-noseccomp, hardened with
@@ -37,6 +41,7 @@
 #           hardened:           --runtime io.containerd.hardened.v2   (no options: the shim reads
 #                               its node class file from $LAB_HARDENED_CLASS_DIR)
 #           hardened-noseccomp: --runtime io.containerd.hardened.v2 --runtime-config-path FILE
+#           hardened-nouserns:  --runtime $LAB_HARDENED_NOUSERNS_SHIM (its node class file)
 #         always with --fifo-dir under $LAB_RUN (never /run/containerd/fifo).
 #   cri   crictl runp --runtime HANDLER + create + start of one busybox container running
 #         `sleep 300`, timed from before runp until start returns; the pod is then removed (not
@@ -95,20 +100,22 @@ IMAGE=${BENCH_IMAGE:-docker.io/library/busybox:latest}
 NS=bench                      # containerd namespace of the ctr measurement
 POD_NS=bench                  # CRI pod metadata namespace
 LABEL=hardened-bench.run
-VARIANTS=(runc runc+seccomp hardened hardened-noseccomp)
+ALL_VARIANTS=(runc runc+seccomp hardened hardened-noseccomp hardened-nouserns)
+VARIANTS=("${ALL_VARIANTS[@]}")
 
 die() { printf 'startup.sh: ERROR: %s\n' "$*" >&2; exit 2; }
 warn() { printf 'startup.sh: WARNING: %s\n' "$*" >&2; }
 info() { printf '# %s\n' "$*" >&2; }
 usage() { sed -n '3,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'; }
 
-while getopts ':n:o:w:t:m:h' opt; do
+while getopts ':n:o:w:t:m:V:h' opt; do
 	case $opt in
 	n) RUNS=$OPTARG ;;
 	o) OUT=$OPTARG ;;
 	w) WARMUP=$OPTARG ;;
 	t) TMO=$OPTARG ;;
 	m) MEAS=$OPTARG ;;
+	V) IFS=, read -ra VARIANTS <<<"$OPTARG" ;;
 	h) usage; exit 0 ;;
 	:) usage >&2; die "-$OPTARG needs an argument" ;;
 	*) usage >&2; die "unknown option -$OPTARG" ;;
@@ -119,6 +126,11 @@ shift $((OPTIND - 1))
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "-n wants a positive integer, got '$RUNS'"
 [[ $WARMUP =~ ^[0-9]+$ ]] || die "-w wants a non-negative integer, got '$WARMUP'"
 [[ $TMO =~ ^[1-9][0-9]*$ ]] || die "-t wants a positive number of seconds, got '$TMO'"
+for v in "${VARIANTS[@]}"; do
+	[[ " ${ALL_VARIANTS[*]} " == *" $v "* ]] || die "-V: unknown variant '$v' (${ALL_VARIANTS[*]})"
+done
+((${#VARIANTS[@]} >= 2)) || die "-V: at least two variants"
+has_variant() { [[ " ${VARIANTS[*]} " == *" $1 "* ]]; }
 DO_CTR=0 DO_CRI=0
 IFS=, read -ra _m <<<"$MEAS"
 for m in "${_m[@]}"; do
@@ -360,15 +372,17 @@ ctr_runtime_args() {
 	runc+seccomp) RT=(--runtime io.containerd.runc.v2 --runc-binary "$LAB_RUNC" --runc-root "$LAB_RUNC_ROOT" --seccomp) ;;
 	hardened) RT=(--runtime io.containerd.hardened.v2) ;;
 	hardened-noseccomp) RT=(--runtime io.containerd.hardened.v2 --runtime-config-path "$NOSECCOMP_CLASS") ;;
+	hardened-nouserns) RT=(--runtime "$LAB_HARDENED_NOUSERNS_SHIM") ;;
 	*) die "internal: unknown variant $1" ;;
 	esac
 }
-cri_handler() { case $1 in runc | runc+seccomp) echo runc ;; hardened) echo hardened ;; hardened-noseccomp) echo hardened-file ;; esac; }
+cri_handler() { case $1 in runc | runc+seccomp) echo runc ;; hardened) echo hardened ;; hardened-noseccomp) echo hardened-file ;; hardened-nouserns) echo hardened-nouserns ;; esac; }
 
 # runtime/options of a variant, for the JSON report
 variant_runtime() {
 	case $1/$2 in
 	ctr/runc | ctr/runc+seccomp) echo io.containerd.runc.v2 ;;
+	ctr/hardened-nouserns) echo "$LAB_HARDENED_NOUSERNS_SHIM" ;;
 	ctr/hardened*) echo io.containerd.hardened.v2 ;;
 	cri/*) cri_handler "$2" ;;
 	esac
@@ -382,6 +396,7 @@ variant_options() {
 	cri/hardened) echo "handler hardened: node class $NODE_CLASS" ;;
 	ctr/hardened-noseccomp) echo "--runtime-config-path: node class + [seccomp] profile = \"none\"" ;;
 	cri/hardened-noseccomp) echo "handler hardened-file, its class file replaced by: node class + [seccomp] profile = \"none\"" ;;
+	*/hardened-nouserns) echo "node class of containerd-shim-hardened-nouserns-v2: the node class with user_namespace = \"off\"" ;;
 	esac
 }
 
@@ -632,7 +647,9 @@ fi
 rc=0
 ((DO_CTR)) && { measure ctr "${MEAS_LABEL[ctr]}" ctr_once ctr_check || rc=1; }
 if ((DO_CRI)) && [[ -z $(lab_problem) ]]; then
-	if file_class_swap; then
+	if ! has_variant hardened-noseccomp; then
+		measure cri "${MEAS_LABEL[cri]}" cri_once cri_check || rc=1
+	elif file_class_swap; then
 		measure cri "${MEAS_LABEL[cri]}" cri_once cri_check || rc=1
 		file_class_restore || rc=1
 	else
@@ -648,7 +665,7 @@ T_END=$(date -u +%FT%TZ)
 ((CHECK_FAILED)) && rc=1
 echo "# container start cost per variant: median ms (p10, p90, n = successful counted runs, errors = failed runs incl. warm-up)"
 echo "# $RUNS counted rounds (+$WARMUP warm-up), ${#VARIANTS[@]} variants interleaved, order rotated each round (balanced Latin square); $(nproc) CPUs, kernel $(uname -r); timer overhead ${TIMER_MS} ms"
-echo "# runc = stock shim, no seccomp | runc+seccomp = stock shim, containerd RuntimeDefault | hardened = hardened shim, node class | hardened-noseccomp = hardened shim, node class + [seccomp] profile=\"none\""
+echo "# runc = stock shim, no seccomp | runc+seccomp = stock shim, containerd RuntimeDefault | hardened = hardened shim, node class | hardened-noseccomp = hardened shim, node class + [seccomp] profile=\"none\" | hardened-nouserns = hardened shim, node class + user_namespace=\"off\""
 for key in "${MEAS_KEYS[@]}"; do echo "# $key = ${MEAS_LABEL[$key]}"; done
 printf '%s\n' "${CHECK_LINES[@]}"
 JSON_MEAS=$WORK/meas.jsonl
@@ -676,18 +693,26 @@ for key in "${MEAS_KEYS[@]}"; do
 			 p90_ms: $s[3], mean_ms: $s[4], min_ms: $s[5], max_ms: $s[6],
 			 samples_ms: [$rows[] | .[1] / 1e6], rounds: [$rows[] | .[0]]}' >>"$vjson"
 	done
-	ratio() { if [[ ${MED[$1]} != null && ${MED[$2]} != null ]]; then awk -v a="${MED[$1]}" -v b="${MED[$2]}" 'BEGIN{printf "%.3f", a / b}'; else echo null; fi; }
-	diffm() { if [[ ${MED[$1]} != null && ${MED[$2]} != null ]]; then awk -v a="${MED[$1]}" -v b="${MED[$2]}" 'BEGIN{printf "%.3f", a - b}'; else echo null; fi; }
+	ratio() { if [[ ${MED[$1]:-null} != null && ${MED[$2]:-null} != null ]]; then awk -v a="${MED[$1]}" -v b="${MED[$2]}" 'BEGIN{printf "%.3f", a / b}'; else echo null; fi; }
+	diffm() { if [[ ${MED[$1]:-null} != null && ${MED[$2]:-null} != null ]]; then awk -v a="${MED[$1]}" -v b="${MED[$2]}" 'BEGIN{printf "%.3f", a - b}'; else echo null; fi; }
+	for v in "${ALL_VARIANTS[@]}"; do [[ -f $WORK/samples/$key.$v ]] || : >"$WORK/samples/$key.$v"; done
 	r_hr=$(ratio hardened runc)
 	r_hs=$(ratio hardened runc+seccomp)
 	d_h=$(diffm hardened hardened-noseccomp)
 	d_r=$(diffm runc+seccomp runc)
+	r_hu=$(ratio hardened hardened-nouserns)
+	d_u=$(diffm hardened hardened-nouserns)
+	paired "$WORK/samples/$key.hardened-nouserns" "$WORK/samples/$key.hardened" >"$WORK/paired.$key.userns"
+	read -r pn_u pd_u pl_u ph_u _ < <(stats "$WORK/paired.$key.userns")
 	paired "$WORK/samples/$key.hardened-noseccomp" "$WORK/samples/$key.hardened" >"$WORK/paired.$key.hardened"
 	paired "$WORK/samples/$key.runc" "$WORK/samples/$key.runc+seccomp" >"$WORK/paired.$key.runc"
 	read -r pn_h pd_h pl_h ph_h _ < <(stats "$WORK/paired.$key.hardened")
 	read -r pn_r pd_r pl_r ph_r _ < <(stats "$WORK/paired.$key.runc")
 	printf '%-4s ratio         %-22s %7s\n' "$key" hardened/runc "$(fmt_num %.3f "$r_hr")"
 	printf '%-4s ratio         %-22s %7s\n' "$key" hardened/runc+seccomp "$(fmt_num %.3f "$r_hs")"
+	printf '%-4s ratio         %-22s %7s\n' "$key" hardened/hardened-nouserns "$(fmt_num %.3f "$r_hu")"
+	printf '%-4s userns-cost   %-9s %7s ms  (median hardened - median hardened-nouserns; per-round differences: median %s, p10 %s, p90 %s ms, n=%d)\n' \
+		"$key" hardened "$(fmt_num %+.1f "$d_u")" "$(fmt_num %+.1f "$pd_u")" "$(fmt_num %+.1f "$pl_u")" "$(fmt_num %+.1f "$ph_u")" "$pn_u"
 	printf '%-4s seccomp-cost  %-9s %7s ms  (median hardened - median hardened-noseccomp; per-round differences: median %s, p10 %s, p90 %s ms, n=%d)\n' \
 		"$key" hardened "$(fmt_num %+.1f "$d_h")" "$(fmt_num %+.1f "$pd_h")" "$(fmt_num %+.1f "$pl_h")" "$(fmt_num %+.1f "$ph_h")" "$pn_h"
 	printf '%-4s seccomp-cost  %-9s %7s ms  (median runc+seccomp - median runc; per-round differences: median %s, p10 %s, p90 %s ms, n=%d)\n' \
@@ -696,13 +721,16 @@ for key in "${MEAS_KEYS[@]}"; do
 	jq -nc --arg key "$key" --arg mlabel "${MEAS_LABEL[$key]}" \
 		--slurpfile vs "$vjson" --slurpfile checks "$WORK/check.$key.jsonl" \
 		--argjson r_hr "$r_hr" --argjson r_hs "$r_hs" --argjson d_h "$d_h" --argjson d_r "$d_r" \
+		--argjson r_hu "$r_hu" --argjson d_u "$d_u" --argjson p_u "[$pn_u,$pd_u,$pl_u,$ph_u]" \
 		--argjson p_h "[$pn_h,$pd_h,$pl_h,$ph_h]" --argjson p_r "[$pn_r,$pd_r,$pl_r,$ph_r]" '
 		def v($name): $vs | map(select(.variant == $name)) | .[0];
 		def pd($p): {n: $p[0], median_ms: $p[1], p10_ms: $p[2], p90_ms: $p[3]};
 		{key: $key, label: $mlabel,
 		 stock: v("runc"), stock_seccomp: v("runc+seccomp"), hardened: v("hardened"), hardened_noseccomp: v("hardened-noseccomp"),
+		 hardened_nouserns: v("hardened-nouserns"),
 		 ratio_median: $r_hr,
-		 ratios: {"hardened/runc": $r_hr, "hardened/runc+seccomp": $r_hs},
+		 ratios: {"hardened/runc": $r_hr, "hardened/runc+seccomp": $r_hs, "hardened/hardened-nouserns": $r_hu},
+		 userns_cost_ms: {"hardened - hardened-nouserns": $d_u}, userns_cost_paired_ms: pd($p_u),
 		 seccomp_cost_ms: {"hardened - hardened-noseccomp": $d_h, "runc+seccomp - runc": $d_r},
 		 seccomp_cost_paired_ms: {"hardened - hardened-noseccomp": pd($p_h), "runc+seccomp - runc": pd($p_r)},
 		 seccomp_check: $checks}' >>"$JSON_MEAS"
@@ -720,7 +748,7 @@ if [[ -n $OUT ]]; then
 		--arg containerd "$("$CTR_BIN" --address "$CONTAINERD_ADDRESS" version 2>/dev/null | awk '/^Server:/{s=1} s && /Version:/{print $2; exit}')" '{
 		tool: "integration/bench/startup.sh", start: $t_start, end: $t_end, runs: $runs, warmup: $warmup,
 		variants: ($variants | split(" ")),
-		order: "rounds of all variants; round r runs the variants with indices (0, 1, 3, 2) + r mod 4 (balanced Latin square: each variant once in every position and once after every other variant per 4 rounds)",
+		order: "rounds of all variants; round r runs the variants in the order of row r of a Williams Latin square over them (base order 0, 1, n-1, 2, n-2, ... with every index + r mod n): each variant once in every position per n rounds",
 		image: $image, host: $host, kernel: $kernel, cpus: $cpus, timer_overhead_ms: $timer,
 		lab: {name: $lab, containerd: $containerd, runc: $runc, hardened_shim: $shim,
 		      hardened_shim_mtime: $shim_mtime, hardened_shim_sha256: $shim_sha,

@@ -63,6 +63,7 @@ RUNSC_ROOT=$LAB_RUN/runsc
 FIFO_DIR=$LAB_RUN/fifo
 # a read-write host directory the hardened class allowlists (the symlink-race test)
 ALLOWLISTED_DIR=$LAB_RUN/allowlisted
+USERNS_DIR=$LAB_RUN/userns
 LAB_TMP=$LAB_RUN/tmp
 CNI_CONF_DIR=$LAB_RUN/etc/cni/net.d
 CNI_DATA_DIR=$LAB_RUN/cni
@@ -78,6 +79,9 @@ HARDENED_CLASS_DIR=$LAB_RUN/etc/hardened
 # a ConfigPath must lie in the node class directory
 FILE_CLASS_CONFIG=$HARDENED_CLASS_DIR/hardened-file.toml
 HARDENED_AUDIT_SHIM=$BIN/containerd-shim-hardened-audit-v2
+# the hardened class without its user namespace (user_namespace = "off"): the
+# startup benchmark's baseline for the namespace's cost
+HARDENED_NOUSERNS_SHIM=$BIN/containerd-shim-hardened-nouserns-v2
 RUNSC_WRAPPER=$BIN/runsc-lab
 
 # ---------------------------------------------------------------------------
@@ -499,6 +503,9 @@ imports = []
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.hardened-audit]
         runtime_type = "io.containerd.hardened.v2"
         runtime_path = "$HARDENED_AUDIT_SHIM"
+      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.hardened-nouserns]
+        runtime_type = "io.containerd.hardened.v2"
+        runtime_path = "$HARDENED_NOUSERNS_SHIM"
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.hardened-inline]
         runtime_type = "io.containerd.hardened.v2"
         runtime_path = "$HARDENED_SHIM"
@@ -570,6 +577,11 @@ write_file_class_config() {
 		lab_class_config hardened
 		printf '%s\n' "[[policy.allowed_host_paths]]" "path_prefix = \"$ALLOWLISTED_DIR\""
 	} >"$HARDENED_CLASS_DIR/containerd-shim-hardened-v2.toml"
+	{
+		lab_class_config hardened-nouserns 'user_namespace = "off"'
+		printf '%s\n' "[[policy.allowed_host_paths]]" "path_prefix = \"$ALLOWLISTED_DIR\""
+	} >"$HARDENED_CLASS_DIR/containerd-shim-hardened-nouserns-v2.toml"
+	ln -sfn containerd-shim-hardened-v2 "$HARDENED_NOUSERNS_SHIM"
 	mkdir -p "$ALLOWLISTED_DIR"
 	lab_class_config hardened-audit 'mode = "audit"' >"$HARDENED_CLASS_DIR/containerd-shim-hardened-audit-v2.toml"
 	# a second binary name for the audit class (its node class file is named after it)
@@ -583,6 +595,8 @@ lab_class_config() {
 	printf '%s\n' "class_name = \"$name\"" "binary_name = \"$BIN/runc\"" "root = \"$RUNC_ROOT\"" \
 		"containerd_root = \"$CTRD_ROOT\"" "kubelet_root = \"$LAB_DIR/kubelet\"" \
 		"audit_log = \"$LOGS/hardened-audit.log\"" "$@" \
+		"[userns]" "# the lab's pods draw user namespace IDs from an allocator of its own" \
+		"state_dir = \"$USERNS_DIR\"" \
 		"[policy]" "# the lab's clients create their stdio FIFOs here (ctr/cio --fifo-dir)" \
 		"allowed_log_dirs = [\"$FIFO_DIR\"]"
 }
@@ -625,13 +639,15 @@ export LAB_RUNC_ROOT='$RUNC_ROOT'
 export RUNC_ROOT='$RUNC_ROOT'
 export LAB_RUNSC_ROOT='$RUNSC_ROOT'
 export LAB_HARDENED_SHIM='$HARDENED_SHIM'
+export LAB_HARDENED_NOUSERNS_SHIM='$HARDENED_NOUSERNS_SHIM'
 export LAB_HARDENED_AUDIT_LOG='$LOGS/hardened-audit.log'
 export LAB_KUBELET_ROOT='$LAB_DIR/kubelet'
-export LAB_RUNTIME_HANDLERS='runc hardened hardened-audit hardened-inline hardened-file runsc'
+export LAB_RUNTIME_HANDLERS='runc hardened hardened-audit hardened-nouserns hardened-inline hardened-file runsc'
 export LAB_HARDENED_CLASS_DIR='$HARDENED_CLASS_DIR'
 export LAB_FILE_CLASS_CONFIG='$FILE_CLASS_CONFIG'
 export LAB_FIFO_DIR='$FIFO_DIR'
 export LAB_ALLOWLISTED_DIR='$ALLOWLISTED_DIR'
+export LAB_USERNS_DIR='$USERNS_DIR'
 export LAB_IMAGES_DIR='$LAB_DIR/images'
 # ctr run/create without these falls back to /run/containerd/fifo and /run/containerd/runc
 export LAB_CTR_RUN_FLAGS='--fifo-dir $FIFO_DIR --runc-binary $BIN/runc --runc-root $RUNC_ROOT'
@@ -868,7 +884,7 @@ cmd_up() {
 	fi
 	ok "lab '$LAB_NAME' up in $(elapsed "$t0")"
 	log "  source $LAB_ENV   (or: $0 exec|crictl|ctr ...)"
-	log "  CRI endpoint $CRI_ENDPOINT, handlers: runc (default), hardened, hardened-audit, hardened-inline, hardened-file, runsc"
+	log "  CRI endpoint $CRI_ENDPOINT, handlers: runc (default), hardened, hardened-audit, hardened-nouserns, hardened-inline, hardened-file, runsc"
 }
 
 # ---------------------------------------------------------------------------

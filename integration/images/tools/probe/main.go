@@ -103,6 +103,7 @@ var attemptList = []attemptDef{
 	{"write-rootfs", attemptWriteRootfs},
 	{"setuid-gain", attemptSetuidGain},
 	{"io_uring-fallback", attemptIOUringFallback},
+	{"host-root", attemptHostRoot},
 }
 
 func main() {
@@ -841,6 +842,39 @@ func attemptWriteRootfs(*options) Attempt {
 		return success(fmt.Sprintf("created %s, %s, %s", writeTestPath, describe("write", werr), rm))
 	}
 	return success(fmt.Sprintf("created and wrote %s (%s)", writeTestPath, rm))
+}
+
+// attemptHostRoot reports whether the probe's root is the host's: it
+// "succeeds" when container UID 0 maps to host UID 0 (/proc/self/uid_map),
+// so that a breakout would land as host root.
+func attemptHostRoot(*options) Attempt {
+	b, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil {
+		return failure("read /proc/self/uid_map", err)
+	}
+	return hostRootOf(string(b))
+}
+
+func hostRootOf(uidMap string) Attempt {
+	for _, line := range strings.Split(uidMap, "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			continue
+		}
+		inside, err1 := strconv.ParseUint(f[0], 10, 32)
+		host, err2 := strconv.ParseUint(f[1], 10, 32)
+		size, err3 := strconv.ParseUint(f[2], 10, 32)
+		if err1 != nil || err2 != nil || err3 != nil {
+			continue
+		}
+		if inside == 0 && size > 0 {
+			if host == 0 {
+				return success("container root is host root (uid_map " + strings.Join(f, " ") + ")")
+			}
+			return Attempt{Detail: fmt.Sprintf("container root is host uid %d (uid_map %s)", host, strings.Join(f, " "))}
+		}
+	}
+	return Attempt{Detail: "container root maps to no host uid"}
 }
 
 // attemptSetuidGain runs the set-user-ID root helper and reports whether it ran as root.

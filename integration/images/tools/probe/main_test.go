@@ -28,7 +28,7 @@ var wantNames = []string{
 	"unshare-userns-mount", "cgroup-release-agent", "fsopen", "io_uring_setup", "userfaultfd", "bpf",
 	"perf_event_open", "keyctl", "add_key", "ptrace-sibling", "af-packet", "af-vsock", "af-alg",
 	"sysrq-trigger", "proc-kcore", "mknod-block", "open_by_handle_at", "write-rootfs", "setuid-gain",
-	"io_uring-fallback",
+	"io_uring-fallback", "host-root",
 }
 
 // Environment of the test binary when it runs as the probe (see TestMain).
@@ -719,5 +719,18 @@ func TestAsUnprivilegedUser(t *testing.T) {
 	}
 	if _, err := os.Lstat(writeTestPath); err == nil {
 		t.Errorf("%s exists", writeTestPath)
+	}
+}
+
+func TestHostRootOf(t *testing.T) {
+	for in, wantOK := range map[string]bool{
+		"         0          0 4294967295\n": true,
+		"         0 2147483648      65536\n": false,
+		"      1000       1000          1\n": false,
+		"":                                   false,
+	} {
+		if a := hostRootOf(in); a.OK != wantOK || a.Detail == "" {
+			t.Errorf("hostRootOf(%q) = %+v, want OK %v with a detail", in, a, wantOK)
+		}
 	}
 }

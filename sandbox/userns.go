@@ -1,0 +1,361 @@
+package sandbox
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/runtimeclass"
+)
+
+// UserNamespaces reports whether the class's OCI runtime can run containers
+// in a user namespace of their own with idmapped mounts (nil), or why not.
+// For runc: `runc features` must report idmapped mounts, and the kernel must
+// idmap a mount of the file system under dir (containerd's root, where the
+// snapshots live).
+//
+// Every shim is a new process: the answer is kept in cacheDir (the user
+// namespace allocator's directory) for this boot, this runc binary and the
+// file system under dir, so that only the first pod of a node pays for the
+// probe.
+func UserNamespaces(c *runtimeclass.Class, dir, cacheDir string) error {
+	b, err := For(c)
+	if err != nil {
+		return err
+	}
+	if _, ok := b.(runc); !ok {
+		return fmt.Errorf("backend %q does not support user namespaces", b.Name())
+	}
+	path, err := exec.LookPath(c.BinaryName)
+	if err != nil {
+		return fmt.Errorf("OCI runtime %q: %w", c.BinaryName, err)
+	}
+	key, kerr := probeKey(path, dir)
+	cache := filepath.Join(cacheDir, "support-"+key)
+	if kerr == nil && cacheDir != "" {
+		if b, err := os.ReadFile(cache); err == nil {
+			if len(b) == 0 {
+				return nil
+			}
+			return errors.New(string(b))
+		}
+	}
+	err = runcIDMap(path)
+	if err == nil {
+		if err = kernelIDMap(dir); err != nil {
+			err = fmt.Errorf("containerd's root %s: %w", dir, err)
+		}
+	}
+	if kerr == nil && cacheDir != "" {
+		msg := ""
+		if err != nil {
+			msg = err.Error()
+		}
+		if os.MkdirAll(cacheDir, 0o700) == nil {
+			tmp := fmt.Sprintf("%s.%d", cache, os.Getpid())
+			if os.WriteFile(tmp, []byte(msg), 0o600) == nil {
+				os.Rename(tmp, cache)
+			}
+		}
+	}
+	return err
+}
+
+// probeKey names what a probe's answer depends on: the boot (kernel), the
+// runc binary (path, inode, size, change time) and the file system of dir.
+func probeKey(runcPath, dir string) (string, error) {
+	boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return "", err
+	}
+	var r, d unix.Stat_t
+	if err := unix.Stat(runcPath, &r); err != nil {
+		return "", err
+	}
+	if err := unix.Stat(dir, &d); err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%d:%d:%d:%d.%d\x00%d", strings.TrimSpace(string(boot)), runcPath, r.Dev, r.Ino, r.Size, r.Ctim.Sec, r.Ctim.Nsec, d.Dev)
+	return hex.EncodeToString(h.Sum(nil))[:24], nil
+}
+
+var featureCache sync.Map // binary path → error (nil: supported)
+
+// runcIDMap asks runc whether it idmaps mounts (runc ≥ 1.2 built with it).
+func runcIDMap(path string) error {
+	if v, ok := featureCache.Load(path); ok {
+		err, _ := v.(error)
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, path, "features").Output()
+	if err != nil {
+		err = fmt.Errorf("OCI runtime %s cannot report its features (`%s features`: %v): it is too old for idmapped mounts (runc ≥ 1.2 needed)", path, path, err)
+	} else {
+		var f struct {
+			Linux struct {
+				MountExtensions struct {
+					IDMap struct {
+						Enabled *bool `json:"enabled"`
+					} `json:"idmap"`
+				} `json:"mountExtensions"`
+			} `json:"linux"`
+		}
+		if jerr := json.Unmarshal(out, &f); jerr != nil {
+			err = fmt.Errorf("OCI runtime %s: unreadable features: %v", path, jerr)
+		} else if e := f.Linux.MountExtensions.IDMap.Enabled; e == nil || !*e {
+			err = fmt.Errorf("OCI runtime %s does not support idmapped mounts (`runc features`: linux.mountExtensions.idmap.enabled is not true)", path)
+		}
+	}
+	featureCache.Store(path, err)
+	return err
+}
+
+var kernelCache sync.Map // device of dir → error
+
+// kernelIDMap idmaps a detached clone of the mount holding dir with a
+// throwaway user namespace: what containerd does to every overlay lower
+// directory of an idmapped root file system.
+func kernelIDMap(dir string) error {
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return fmt.Errorf("probing idmapped mounts on %s: %w", dir, err)
+	}
+	if v, ok := kernelCache.Load(st.Dev); ok {
+		err, _ := v.(error)
+		return err
+	}
+	err := probeIDMap(dir)
+	kernelCache.Store(st.Dev, err)
+	return err
+}
+
+func probeIDMap(dir string) error {
+	tree, err := unix.OpenTree(unix.AT_FDCWD, dir, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("the kernel cannot clone a mount of %s (open_tree: %v): idmapped mounts need Linux 5.12 or newer", dir, err)
+	}
+	defer unix.Close(tree)
+	ns, cleanup, err := throwawayUserns()
+	if err != nil {
+		return fmt.Errorf("probing idmapped mounts: %w", err)
+	}
+	defer cleanup()
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(ns)}
+	if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH, &attr); err != nil {
+		var sfs unix.Statfs_t
+		unix.Statfs(dir, &sfs)
+		return fmt.Errorf("the kernel cannot idmap a mount of this file system (magic %#x): %v", sfs.Type, err)
+	}
+	return nil
+}
+
+// throwawayUserns returns a descriptor of a new user namespace mapping 0 to
+// an unused high ID, held by a child process that is reaped by cleanup.
+func throwawayUserns() (int, func(), error) {
+	cat, err := exec.LookPath("cat")
+	if err != nil {
+		return -1, nil, err
+	}
+	// The child only has to exist until its namespace is opened: it blocks
+	// reading a pipe.
+	cmd := exec.Command(cat)
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:  unix.CLONE_NEWUSER,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 4294900000, Size: 1}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 4294900000, Size: 1}},
+		Pdeathsig:   unix.SIGKILL,
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return -1, nil, err
+	}
+	cmd.Stdin = r
+	if err := cmd.Start(); err != nil {
+		r.Close()
+		w.Close()
+		return -1, nil, fmt.Errorf("starting a process in a new user namespace: %w", err)
+	}
+	r.Close()
+	cleanup := func() {
+		w.Close()
+		cmd.Process.Kill()
+		cmd.Wait()
+	}
+	fd, err := unix.Open(filepath.Join("/proc", fmt.Sprint(cmd.Process.Pid), "ns", "user"), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		cleanup()
+		return -1, nil, err
+	}
+	return fd, func() { unix.Close(fd); cleanup() }, nil
+}
+
+// ApplyNetSysctls writes net.* sysctls into the network namespace at netns
+// as the node's root: a container put in a user namespace of its own cannot
+// write them in a network namespace the node's user namespace owns (CRI
+// creates the pod's before the sandbox runs).
+func ApplyNetSysctls(netns string, sysctls map[string]string) error {
+	if len(sysctls) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(sysctls))
+	for k := range sysctls {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return inNetns(netns, func() error {
+		for _, k := range keys {
+			rel := k
+			if !strings.Contains(rel, "/") {
+				rel = strings.ReplaceAll(rel, ".", "/")
+			}
+			p := filepath.Join("/proc/sys", filepath.Clean("/"+rel))
+			if !strings.HasPrefix(p, "/proc/sys/net/") {
+				return fmt.Errorf("sysctl %s: not a network sysctl", k)
+			}
+			if err := os.WriteFile(p, []byte(sysctls[k]), 0); err != nil {
+				return fmt.Errorf("sysctl %s=%q in the pod network namespace: %w", k, sysctls[k], err)
+			}
+		}
+		return nil
+	})
+}
+
+// inNetns runs f on an OS thread of its own that has entered the network
+// namespace at netns; the thread ends with f (it is never handed back to
+// the Go scheduler). Never the process's main thread: the kernel shows the
+// main thread's namespaces as the process's (/proc/<pid>/ns), which the
+// checks take as the node's, and Go keeps a main thread whose goroutine
+// exits locked instead of ending it.
+func inNetns(netns string, f func() error) error {
+	target, err := os.Open(netns)
+	if err != nil {
+		return fmt.Errorf("pod network namespace %s: %w", netns, err)
+	}
+	defer target.Close()
+	errc := make(chan error, 1)
+	var worker func()
+	worker = func() {
+		runtime.LockOSThread()
+		if unix.Gettid() == unix.Getpid() {
+			// the main thread: hold it while another thread does the
+			// work, then hand it back unchanged
+			done := make(chan struct{})
+			go func() { worker(); close(done) }()
+			<-done
+			runtime.UnlockOSThread()
+			return
+		}
+		if err := unix.Unshare(unix.CLONE_FS); err != nil {
+			errc <- err
+			return
+		}
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("entering the pod network namespace %s: %w", netns, err)
+			return
+		}
+		errc <- f()
+	}
+	go worker()
+	return <-errc
+}
+
+// IDMappable reports whether the kernel idmaps a mount of the file system at
+// path (nil) or why not. Whether a file system can be idmapped is a property
+// of its type (the kernel's FS_ALLOW_IDMAP): the answer is kept per file
+// system type for this boot, in memory and in cacheDir, so that a pod's new
+// tmpfs and emptyDirs cost no probe.
+func IDMappable(path, cacheDir string) error {
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(path, &sfs); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return err
+	}
+	key := fmt.Sprintf("fs-%x-%s", sfs.Type, strings.TrimSpace(string(boot)))
+	if v, ok := fsCache.Load(key); ok {
+		err, _ := v.(error)
+		return err
+	}
+	cache := filepath.Join(cacheDir, "support-"+key)
+	if cacheDir != "" {
+		if b, err := os.ReadFile(cache); err == nil {
+			if len(b) == 0 {
+				fsCache.Store(key, nil)
+				return nil
+			}
+			err := errors.New(string(b))
+			fsCache.Store(key, err)
+			return err
+		}
+	}
+	err = probeIDMap(path)
+	var msg string
+	if err != nil {
+		msg = err.Error()
+	}
+	// a probe that could not clone the mount says nothing of the type
+	if err == nil || strings.Contains(msg, "cannot idmap") {
+		fsCache.Store(key, err)
+		if cacheDir != "" && os.MkdirAll(cacheDir, 0o700) == nil {
+			tmp := fmt.Sprintf("%s.%d", cache, os.Getpid())
+			if os.WriteFile(tmp, []byte(msg), 0o600) == nil {
+				os.Rename(tmp, cache)
+			}
+		}
+	}
+	return err
+}
+
+var fsCache sync.Map // "fs-<magic>-<boot>" → error
+
+// MountSysfs mounts, at target (an empty directory the caller made), a new
+// read-only sysfs instance of the network namespace at netns, as the node's
+// root: a container in a user namespace of its own that joins a network
+// namespace the node's user namespace owns may not mount one itself (the
+// kernel ties a sysfs to the network namespace of its mounter and requires
+// that namespace's owner). The mount is private: nothing propagates from
+// it to the node's mounts.
+func MountSysfs(netns, target string) error {
+	return inNetns(netns, func() error {
+		fsfd, err := unix.Fsopen("sysfs", unix.FSOPEN_CLOEXEC)
+		if err != nil {
+			return fmt.Errorf("fsopen sysfs: %w", err)
+		}
+		defer unix.Close(fsfd)
+		if err := unix.FsconfigCreate(fsfd); err != nil {
+			return fmt.Errorf("creating a sysfs of %s: %w", netns, err)
+		}
+		mfd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)
+		if err != nil {
+			return fmt.Errorf("fsmount sysfs: %w", err)
+		}
+		defer unix.Close(mfd)
+		if err := unix.MoveMount(mfd, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+			return fmt.Errorf("mounting a sysfs of the pod at %s: %w", target, err)
+		}
+		if err := unix.Mount("", target, "", unix.MS_PRIVATE, ""); err != nil {
+			unix.Unmount(target, unix.MNT_DETACH)
+			return fmt.Errorf("making %s private: %w", target, err)
+		}
+		return nil
+	})
+}
