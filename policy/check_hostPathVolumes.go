@@ -102,8 +102,8 @@ type hostPaths struct {
 	// subPath, the directory backing it).
 	cur          specs.Mount
 	viaAllowlist bool
-	// private names the pod's own writable storage the current mount was
-	// found to be ("emptyDir", "termination log", "shm"), "" for anything
+	// private names the pod's own storage the current mount was found to
+	// be ("emptyDir", "termination log", "shm", "hosts"…), "" for anything
 	// else; real is its resolved source.
 	private, real string
 }
@@ -200,6 +200,7 @@ func (h *hostPaths) classify(src string, depth int) (string, bool) {
 		if rel, ok := relUnder(src, filepath.Join(h.ctrdRoot, "io.containerd.grpc.v1.cri", "sandboxes", h.sandbox)); ok {
 			switch rel {
 			case "hostname", "hosts", "resolv.conf":
+				h.private = rel
 				return "", true
 			}
 		}
@@ -262,6 +263,7 @@ func (h *hostPaths) classifyKubelet(src, rel string, depth int) (string, bool) {
 		return h.checkBacking(src, depth, false)
 	case "etc-hosts":
 		if len(parts) == 2 {
+			h.private = "etc-hosts"
 			return "", true
 		}
 	case "containers":
@@ -420,9 +422,9 @@ func relUnder(path, dir string) (string, bool) {
 	return "", false
 }
 
-// PrivateMount is a bind mount of the pod's own writable storage: an
-// emptyDir volume (or a subPath of one), the container's termination log,
-// the pod's /dev/shm.
+// PrivateMount is a bind mount of the pod's own storage: an emptyDir volume
+// (or a subPath of one), the container's termination log, the pod's
+// /dev/shm, its hosts, hostname and resolv.conf files.
 type PrivateMount struct {
 	Destination, Source string
 	// Real is the source's resolved path when the check judged it.

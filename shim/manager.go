@@ -130,15 +130,18 @@ func (m *manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (*
 // Stop cleans up after a shim that died; the runc manager reads the options
 // the task service wrote into the bundle.
 func (m *manager) Stop(ctx context.Context, id string) (cshim.StopStatus, error) {
+	// runc first: the container's processes are gone before its user
+	// namespace IDs are released.
+	status, stopErr := m.runc.Stop(ctx, id)
 	// containerd runs `shim delete` in the bundle: a shim killed between
 	// pinning mount sources and closing the pins left them mounted there.
 	if bundle, err := os.Getwd(); err == nil {
 		if err := harden.Unpin(bundle); err != nil {
 			log.G(ctx).WithError(err).Warn("removing pinned mount sources")
 		}
-		// ... and its part in a range of user namespace IDs (an app
-		// container has no saved class: the node class names the
-		// allocator).
+		// ... and the pod's range of user namespace IDs, once none of its
+		// processes is left (an app container has no saved class: the
+		// node class names the allocator).
 		class, err := runtimeclass.LoadSaved(bundle)
 		if err != nil {
 			class, err = m.resolver.Node(bundle)
@@ -153,7 +156,7 @@ func (m *manager) Stop(ctx context.Context, id string) (cshim.StopStatus, error)
 			}
 		}
 	}
-	return m.runc.Stop(ctx, id)
+	return status, stopErr
 }
 
 // Info reports the underlying runtime's features (`runc features`) so that

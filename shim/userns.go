@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
 	runcoptions "github.com/containerd/containerd/api/types/runc/options"
@@ -114,7 +115,7 @@ func (s *service) userNamespace(ctx context.Context, class *runtimeclass.Class, 
 	audit := class.PolicyMode() != policy.ModeEnforce
 	in := &policy.Input{Spec: spec, ID: r.ID}
 	ns, _ := namespaces.Namespace(ctx)
-	owner := userns.Owner{Key: userns.Key(ns, r.ID), Bundle: r.Bundle, Pod: in.PodUID()}
+	owner := userns.Owner{Key: userns.Key(ns, r.ID), Bundle: r.Bundle, Pod: in.PodUID(), Shim: os.Getpid(), ShimStart: shimStart()}
 	refuse := func(field, value, reason string) (*usernsState, error) {
 		rec := d.record
 		nd := newDecision(ctx, rec.Event, class, rec.ID, rec.ExecID, spec, rec.Subject,
@@ -128,7 +129,7 @@ func (s *service) userNamespace(ctx context.Context, class *runtimeclass.Class, 
 	}
 
 	if own, ok := hasUserNS(spec); ok {
-		return s.ownUserNamespace(ctx, class, own, spec, in, owner, r.Bundle, refuse, audit)
+		return s.ownUserNamespace(ctx, class, own, spec, in, owner, refuse, audit)
 	}
 
 	var st *usernsState
@@ -156,9 +157,6 @@ func (s *service) userNamespace(ctx context.Context, class *runtimeclass.Class, 
 				fmt.Sprintf("the pod sandbox's user namespace is gone (its process %d no longer runs in it)", sb.sandboxPID))
 		}
 		st = &usernsState{ns: sb.userns.ns, injected: sb.userns.injected, group: sb.userns.group}
-		if err := attach(class, st.group, r.Bundle); err != nil {
-			return nil, err
-		}
 		if !st.injected {
 			// kubelet's pod: its containers come with their own (above)
 			return refuse(`linux.namespaces["user"]`, "absent",
@@ -371,6 +369,12 @@ func sourceAsSent(d *decision, m specs.Mount) string {
 	return m.Source
 }
 
+var shimStartOnce = sync.OnceValue(func() uint64 { return userns.ProcessStart(os.Getpid()) })
+
+// shimStart is this shim process's start time (the allocator's liveness
+// check of the pods it serves).
+func shimStart() uint64 { return shimStartOnce() }
+
 // nsOf returns the device and inode of a process's user namespace.
 func nsOf(pid int) (uint64, uint64, error) {
 	var st unix.Stat_t
@@ -410,7 +414,7 @@ func hasSysfs(s *specs.Spec) bool {
 // of the shim's window and overlap no live pod's IDs (recorded until the
 // pod is gone); an app container must join its pod sandbox's, with the
 // same mappings.
-func (s *service) ownUserNamespace(ctx context.Context, class *runtimeclass.Class, own specs.LinuxNamespace, spec *specs.Spec, in *policy.Input, owner userns.Owner, bundle string,
+func (s *service) ownUserNamespace(ctx context.Context, class *runtimeclass.Class, own specs.LinuxNamespace, spec *specs.Spec, in *policy.Input, owner userns.Owner,
 	refuse func(field, value, reason string) (*usernsState, error), audit bool) (*usernsState, error) {
 	uids, gids := spec.Linux.UIDMappings, spec.Linux.GIDMappings
 	if len(uids) == 0 || len(gids) == 0 {
@@ -439,9 +443,6 @@ func (s *service) ownUserNamespace(ctx context.Context, class *runtimeclass.Clas
 		st := &usernsState{ns: ns}
 		if ok && sb.userns != nil {
 			st.group = sb.userns.group
-			if err := attach(class, st.group, bundle); err != nil {
-				return nil, err
-			}
 		}
 		return st, nil
 	}
@@ -506,18 +507,6 @@ func (s *service) releaseDeleted(ctx context.Context, class *runtimeclass.Class,
 	s.releaseUserns(ctx, class, &usernsState{group: st.group, holds: true})
 }
 
-// attach notes an app container's bundle in its pod's range: the range
-// stays in use while it exists, also if the sandbox goes first.
-func attach(class *runtimeclass.Class, group userns.Owner, bundle string) error {
-	if group.Key == "" {
-		return nil
-	}
-	a, err := class.Allocator()
-	if err != nil {
-		return err
-	}
-	return a.Attach(group, bundle)
-}
 
 // releaseUserns frees the range a container held.
 func (s *service) releaseUserns(ctx context.Context, class *runtimeclass.Class, st *usernsState) {

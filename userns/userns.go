@@ -59,6 +59,30 @@ type Owner struct {
 	// again (node reboot, sandbox death) gets its last range back when it
 	// is free, so that what it wrote to its emptyDirs stays its own.
 	Pod string `json:"pod,omitempty"`
+	// Shim is the shim process serving the pod (with its start time, in
+	// clock ticks since boot): the pod's containers may run while it
+	// lives, even after the sandbox's own bundle is gone.
+	Shim      int    `json:"shim,omitempty"`
+	ShimStart uint64 `json:"shimStart,omitempty"`
+}
+
+// ProcessStart returns a process's start time (clock ticks since boot), 0
+// when it does not exist or is a zombie.
+func ProcessStart(pid int) uint64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 || f[0] == "Z" || f[0] == "X" {
+		return 0 // a zombie runs nothing and serves nothing
+	}
+	v, _ := strconv.ParseUint(f[19], 10, 64)
+	return v
 }
 
 // Entry is one allocated range.
@@ -69,21 +93,9 @@ type Entry struct {
 	// recorded so that no range of ours overlaps it while the pod lives.
 	Kubelet bool      `json:"kubelet,omitempty"`
 	Since   time.Time `json:"since"`
-	// Members are the bundles of the pod's other containers that run in
-	// the range (app containers): while one exists the range is in use,
-	// even after the sandbox's own bundle is gone.
-	Members []string `json:"members,omitempty"`
-	// SandboxGone is set once the sandbox's own bundle was cleaned up.
+	// SandboxGone is set once the sandbox's own bundle was cleaned up
+	// (containerd's `shim delete` after the shim died).
 	SandboxGone bool `json:"sandboxGone,omitempty"`
-}
-
-// bundles lists the bundles that keep the entry in use.
-func (e *Entry) bundles() []string {
-	var out []string
-	if !e.SandboxGone && e.Bundle != "" {
-		out = append(out, e.Bundle)
-	}
-	return append(out, e.Members...)
 }
 
 func (e *Entry) is(o Owner) bool {
@@ -162,15 +174,56 @@ func (a *Allocator) inWindow(c Range) bool {
 }
 
 // live reports whether any container of an entry's pod may still run in
-// its range: one of its bundles exists (containerd removes a bundle only
-// once the container's task is deleted).
+// its range: the sandbox's bundle exists (containerd removes it once the
+// sandbox task is deleted), the shim serving the pod runs (its app
+// containers may outlive the sandbox task), or a process runs as one of
+// the range's IDs (a dead shim's containers before containerd's cleanup
+// has killed them).
 func (a *Allocator) live(e *Entry) bool {
 	if a.Live != nil {
 		return a.Live(e.Owner)
 	}
-	for _, b := range e.bundles() {
-		if exists(b) {
-			return true
+	if !e.SandboxGone && e.Bundle != "" && exists(e.Bundle) {
+		return true
+	}
+	if e.Shim > 0 && e.ShimStart != 0 && ProcessStart(e.Shim) == e.ShimStart {
+		return true
+	}
+	return processesIn(e.Range)
+}
+
+// processesIn reports whether a process (not a zombie) runs with a real,
+// effective, saved or file-system UID in r.
+func processesIn(r Range) bool {
+	d, err := os.ReadDir("/proc")
+	if err != nil {
+		return true // cannot tell: keep the range
+	}
+	for _, de := range d {
+		if de.Name()[0] < '0' || de.Name()[0] > '9' {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + de.Name() + "/status")
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if st, ok := strings.CutPrefix(line, "State:"); ok {
+				if st = strings.TrimSpace(st); strings.HasPrefix(st, "Z") || strings.HasPrefix(st, "X") {
+					break // a zombie runs nothing
+				}
+				continue
+			}
+			ids, ok := strings.CutPrefix(line, "Uid:")
+			if !ok {
+				continue
+			}
+			for _, f := range strings.Fields(ids) {
+				if v, err := strconv.ParseUint(f, 10, 32); err == nil && v >= uint64(r.Base) && v < uint64(r.Base)+uint64(r.Size) {
+					return true
+				}
+			}
+			break
 		}
 	}
 	return false
@@ -203,7 +256,15 @@ func (a *Allocator) locked(f func(*state) (bool, error)) error {
 		return fmt.Errorf("user namespace state: %w", err)
 	default:
 		if err := json.Unmarshal(b, &st); err != nil {
-			return fmt.Errorf("user namespace state %s is corrupt: %w (move it away to start afresh; live pods keep their ranges until they end)", path, err)
+			// Written by rename, never in place: only a node that lost
+			// power can leave it torn, and no pod of an earlier boot lives.
+			if !fromEarlierBoot(path) {
+				return fmt.Errorf("user namespace state %s is corrupt: %w (move it away to start afresh; live pods keep their ranges until they end)", path, err)
+			}
+			if err := os.Rename(path, path+".corrupt"); err != nil {
+				return fmt.Errorf("user namespace state %s is corrupt (%v) and cannot be moved away: %w", path, err, err)
+			}
+			st = state{}
 		}
 	}
 	save, err := f(&st)
@@ -212,12 +273,16 @@ func (a *Allocator) locked(f func(*state) (bool, error)) error {
 	}
 	st.Version = 1
 	sort.Slice(st.Entries, func(i, j int) bool { return st.Entries[i].Base < st.Entries[j].Base })
-	b, err := json.MarshalIndent(&st, "", "  ")
+	b, err := json.Marshal(&st)
 	if err != nil {
 		return err
 	}
+	// Replaced by rename: a shim killed at any point leaves the old state
+	// or the new one. No fsync: pods do not outlive the boot (their
+	// bundles are on tmpfs), and a state torn by a power loss is moved
+	// away on the next boot (fromEarlierBoot).
 	tmp := path + ".tmp-" + strconv.Itoa(os.Getpid())
-	if err := writeSync(tmp, b); err != nil {
+	if err := writeFile(tmp, b); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("user namespace state: %w", err)
 	}
@@ -237,7 +302,7 @@ func flock(f *os.File) error {
 	}
 }
 
-func writeSync(path string, b []byte) error {
+func writeFile(path string, b []byte) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return err
@@ -246,11 +311,22 @@ func writeSync(path string, b []byte) error {
 		f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
 	return f.Close()
+}
+
+// fromEarlierBoot reports whether the file was last written before this
+// boot (its modification time is before the kernel's boot time).
+func fromEarlierBoot(path string) bool {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return false
+	}
+	var info unix.Sysinfo_t
+	if err := unix.Sysinfo(&info); err != nil {
+		return false
+	}
+	boot := time.Now().Add(-time.Duration(info.Uptime) * time.Second)
+	return time.Unix(st.Mtim.Sec, st.Mtim.Nsec).Before(boot.Add(-time.Minute))
 }
 
 // reconcile drops the entries of pods that no longer exist.
@@ -349,21 +425,6 @@ func (a *Allocator) Record(o Owner, r Range) error {
 	})
 }
 
-// Attach notes that the container whose bundle is member runs in the
-// owner's range: the range stays in use while that bundle exists.
-func (a *Allocator) Attach(o Owner, member string) error {
-	return a.locked(func(st *state) (bool, error) {
-		for i := range st.Entries {
-			e := &st.Entries[i]
-			if e.is(o) && !slices.Contains(e.Members, member) {
-				e.Members = append(e.Members, member)
-				return true, nil
-			}
-		}
-		return false, nil
-	})
-}
-
 // Release frees the owner's ranges (none: nothing to do).
 func (a *Allocator) Release(o Owner) error {
 	return a.locked(func(st *state) (bool, error) {
@@ -390,16 +451,12 @@ func (a *Allocator) ReleaseBundle(bundle string) error {
 		kept := st.Entries[:0]
 		changed := false
 		for _, e := range st.Entries {
-			mine := filepath.Clean(e.Bundle) == bundle || slices.Contains(e.Members, bundle)
-			if !mine {
+			if filepath.Clean(e.Bundle) != bundle {
 				kept = append(kept, e)
 				continue
 			}
 			changed = true
-			if filepath.Clean(e.Bundle) == bundle {
-				e.SandboxGone = true
-			}
-			e.Members = slices.DeleteFunc(e.Members, func(m string) bool { return filepath.Clean(m) == bundle })
+			e.SandboxGone = true
 			if a.live(&e) {
 				kept = append(kept, e)
 			} else {

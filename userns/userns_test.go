@@ -224,16 +224,17 @@ func TestPodGetsItsLastRangeBack(t *testing.T) {
 
 func TestRangeInUseWhileAContainerOfThePodRuns(t *testing.T) {
 	a, dir := newTest(t, 4)
-	sb := Owner{Key: "k8s.io/sb", Bundle: bundle(t, dir, "sb"), Pod: "p"}
+	// the shim serving the pod: this test process
+	sb := Owner{Key: "k8s.io/sb", Bundle: bundle(t, dir, "sb"), Pod: "p", Shim: os.Getpid(), ShimStart: ProcessStart(os.Getpid())}
+	if sb.ShimStart == 0 {
+		t.Fatal("no start time of this process")
+	}
 	r, err := a.Allocate(sb)
 	if err != nil {
 		t.Fatal(err)
 	}
-	app := bundle(t, dir, "app")
-	if err := a.Attach(sb, app); err != nil {
-		t.Fatal(err)
-	}
-	// the sandbox's task deleted (its bundle gone), the app container runs on
+	// the sandbox's task deleted (its bundle gone), an app container runs on
+	// in the live shim
 	os.RemoveAll(sb.Bundle)
 	if err := a.ReleaseBundle(sb.Bundle); err != nil {
 		t.Fatal(err)
@@ -244,16 +245,22 @@ func TestRangeInUseWhileAContainerOfThePodRuns(t *testing.T) {
 			t.Fatal(err)
 		}
 		if got.Overlaps(r) {
-			t.Fatalf("range %v handed out while the pod's app container runs in it", got)
+			t.Fatalf("range %v handed out while the pod's shim runs", got)
 		}
 	}
-	// the app container goes too: the range is free
-	if err := a.ReleaseBundle(app); err != nil {
+	// a pod whose bundle is gone and whose shim is gone (its PID now
+	// another process's: a different start time) holds nothing
+	if err := a.Release(Owner{Key: "k8s.io/o0", Bundle: filepath.Join(dir, "bundles", "o0")}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := a.Allocate(Owner{Key: "k8s.io/o9", Bundle: bundle(t, dir, "o9")})
-	if err != nil || got != r {
-		t.Fatalf("after the pod is gone: %v %v, want its range %v", got, err, r)
+	gone := Owner{Key: "k8s.io/gone", Bundle: filepath.Join(dir, "bundles", "gone"), Shim: os.Getpid(), ShimStart: sb.ShimStart + 1}
+	g, err := a.Allocate(gone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := a.Allocate(Owner{Key: "k8s.io/o9", Bundle: bundle(t, dir, "o9")})
+	if err != nil || again != g {
+		t.Fatalf("the dead pod's range %v was not reconciled away: %v %v", g, again, err)
 	}
 }
 
@@ -275,5 +282,39 @@ func TestSameKeyOfAnotherContainerdIsAnotherOwner(t *testing.T) {
 	es, _ := a.Entries()
 	if len(es) != 1 || es[0].Range != r1 {
 		t.Fatalf("releasing the other's freed %v", es)
+	}
+}
+
+// BenchmarkAllocateRelease is the allocator's share of a pod's start and
+// removal: one allocation and one release under the node-wide lock, with
+// 100 other pods' ranges held.
+func BenchmarkAllocateRelease(b *testing.B) {
+	dir := b.TempDir()
+	if d := os.Getenv("USERNS_BENCH_DIR"); d != "" {
+		dir = d // e.g. a directory on the node's disk instead of /tmp
+	}
+	a, err := New(filepath.Join(dir, "state"), DefaultFirstID, DefaultRanges)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bundles := filepath.Join(dir, "bundles")
+	for i := 0; i < 100; i++ {
+		p := filepath.Join(bundles, fmt.Sprint(i))
+		os.MkdirAll(p, 0o700)
+		if _, err := a.Allocate(Owner{Key: fmt.Sprintf("k8s.io/held-%d", i), Bundle: p, Pod: fmt.Sprint(i)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	p := filepath.Join(bundles, "bench")
+	os.MkdirAll(p, 0o700)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		o := Owner{Key: "k8s.io/bench", Bundle: p, Pod: "bench"}
+		if _, err := a.Allocate(o); err != nil {
+			b.Fatal(err)
+		}
+		if err := a.Release(o); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

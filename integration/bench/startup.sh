@@ -21,16 +21,15 @@
 #   runc                stock shim, no seccomp profile
 #   runc+seccomp        stock shim with containerd's RuntimeDefault profile
 #   hardened            hardened shim with the lab's node class ($LAB_HARDENED_CLASS_DIR)
-#   hardened-noseccomp  hardened shim with a copy of that class plus `[seccomp] profile = "none"`
-#                       (written to the run's work dir under $LAB_RUN)
+#   hardened-noseccomp  hardened shim with the lab's hardened-noseccomp class (the node class
+#                       with `[seccomp] profile = "none"`)
 #   hardened-nouserns   hardened shim with the lab's hardened-nouserns class (the node class
 #                       with user_namespace = "off": no user namespace, no ID range)
 #
-# Each round runs every variant once; the order changes every round (the rows of a balanced
-# 4x4 Latin square, i.e. the base order runc, runc+seccomp, hardened-noseccomp, hardened with
-# the variants rotated by one per round): over 4 rounds each variant takes every position once
-# and follows every other variant once, so slow drift of the machine and carry-over from the
-# previous run cancel out.
+# Each round runs every variant once; the order changes every round (the rows of a Williams
+# Latin square over the n variants: base order 0, 1, n-1, 2, n-2, … rotated by one per round):
+# over n rounds each variant takes every position once (and, for even n, follows every other
+# variant once), so slow drift of the machine and carry-over from the previous run cancel out.
 #
 # Measurements:
 #
@@ -40,19 +39,16 @@
 #           runc+seccomp:       the same plus --seccomp
 #           hardened:           --runtime io.containerd.hardened.v2   (no options: the shim reads
 #                               its node class file from $LAB_HARDENED_CLASS_DIR)
-#           hardened-noseccomp: --runtime io.containerd.hardened.v2 --runtime-config-path FILE
+#           hardened-noseccomp: --runtime $LAB_HARDENED_NOSECCOMP_SHIM (its node class file)
 #           hardened-nouserns:  --runtime $LAB_HARDENED_NOUSERNS_SHIM (its node class file)
 #         always with --fifo-dir under $LAB_RUN (never /run/containerd/fifo).
 #   cri   crictl runp --runtime HANDLER + create + start of one busybox container running
 #         `sleep 300`, timed from before runp until start returns; the pod is then removed (not
-#         timed). crictl runs inside the lab netns. Handlers: runc (runc, runc+seccomp),
-#         hardened (hardened), hardened-file (hardened-noseccomp). runc+seccomp sets
+#         timed). crictl runs inside the lab netns. Handlers: runc (runc, runc+seccomp), and
+#         the variant's name for the hardened ones. runc+seccomp sets
 #         linux.security_context.seccomp = {profile_type: 0} (RuntimeDefault) in the container
 #         AND the pod config: the hardened class puts its filter on the pod's pause container
-#         too. For hardened-noseccomp the hardened-file handler's class file
-#         ($LAB_FILE_CLASS_CONFIG) is replaced by FILE while the cri measurement runs and
-#         restored afterwards (also on failure or Ctrl-C; not if someone else changed it
-#         meanwhile). Do not run tests that use hardened-file in the same lab meanwhile.
+#         too.
 #
 # Before the warm-up of each measurement, one container per variant shows the Seccomp mode of
 # its processes (/proc/PID/status: 0 = none, 2 = filter), expected 0 for runc and
@@ -81,8 +77,7 @@
 # Cleanup (also on Ctrl-C / failure): containers, tasks and snapshots of this run, pods (found by
 # the label hardened-bench.run=<run tag>), the busybox image and the `bench` namespace, the images
 # it pulled into the CRI (k8s.io) namespace unless they were there before, the cgroup parents of
-# the `bench` namespace if this run created them, the hardened-file class file (restored), and
-# its work directory under $LAB_RUN.
+# the `bench` namespace if this run created them, and its work and FIFO directories under $LAB_RUN.
 #
 # Environment: LAB_NAME / LAB_RUN select the lab like lab.sh does; BENCH_IMAGE overrides the image
 # (default docker.io/library/busybox:latest, served by the lab registry).
@@ -183,9 +178,12 @@ HARDENED_SHIM=${LAB_HARDENED_SHIM:-$LAB_BIN/containerd-shim-hardened-v2}
 [[ -x $HARDENED_SHIM ]] || die "$HARDENED_SHIM is missing (integration/lab/lab.sh build)"
 NODE_CLASS=$LAB_HARDENED_CLASS_DIR/containerd-shim-hardened-v2.toml
 [[ -f $NODE_CLASS ]] || die "the hardened node class file $NODE_CLASS is missing (lab.sh up writes it)"
-if ((DO_CRI)); then
-	[[ -f $LAB_FILE_CLASS_CONFIG ]] || die "the hardened-file class file $LAB_FILE_CLASS_CONFIG is missing (lab.sh up writes it)"
-fi
+for v in "${VARIANTS[@]}"; do
+	case $v in
+	hardened-nouserns) [[ -x ${LAB_HARDENED_NOUSERNS_SHIM:-} ]] || die "variant $v needs the lab's hardened-nouserns shim (lab.sh up)" ;;
+	hardened-noseccomp) [[ -x ${LAB_HARDENED_NOSECCOMP_SHIM:-} ]] || die "variant $v needs the lab's hardened-noseccomp shim (lab.sh up)" ;;
+	esac
+done
 
 # ---------------------------------------------------------------------------------------------
 # helpers
@@ -225,46 +223,6 @@ cri_has_image() { crictl inspecti "$1" >/dev/null 2>&1; }
 CRI_PULLED=()
 
 # ---------------------------------------------------------------------------------------------
-# the hardened-file class file (cri hardened-noseccomp): swapped while the cri measurement runs
-# ---------------------------------------------------------------------------------------------
-NOSECCOMP_CLASS=              # FILE: the node class plus [seccomp] profile = "none"
-FILE_CLASS_BACKUP=            # set while $LAB_FILE_CLASS_CONFIG holds FILE
-
-# file_class_swap: back up $LAB_FILE_CLASS_CONFIG and put FILE in its place (atomically).
-file_class_swap() {
-	local f=$LAB_FILE_CLASS_CONFIG
-	cp -p -- "$f" "$f.bench-orig" || return 1
-	FILE_CLASS_BACKUP=$f.bench-orig
-	if ! { cp -- "$NOSECCOMP_CLASS" "$f.bench-tmp" && chmod --reference="$f" "$f.bench-tmp" && mv -f -- "$f.bench-tmp" "$f"; }; then
-		rm -f -- "$f.bench-tmp"
-		file_class_restore
-		return 1
-	fi
-	info "hardened-file class $f replaced by the no-seccomp class for the cri measurement (backup $FILE_CLASS_BACKUP)"
-}
-
-# file_class_restore: put the backup back, unless someone else changed the file meanwhile.
-file_class_restore() {
-	[[ -n $FILE_CLASS_BACKUP ]] || return 0
-	local f=$LAB_FILE_CLASS_CONFIG
-	if [[ -e $f ]] && ! cmp -s -- "$f" "$NOSECCOMP_CLASS" && ! cmp -s -- "$f" "$FILE_CLASS_BACKUP"; then
-		warn "$f was changed by someone else while the benchmark ran: not restored; the original is $FILE_CLASS_BACKUP"
-		FILE_CLASS_BACKUP=
-		return 1
-	fi
-	if cp -p -- "$FILE_CLASS_BACKUP" "$f.bench-tmp" && mv -f -- "$f.bench-tmp" "$f"; then
-		rm -f -- "$FILE_CLASS_BACKUP"
-		info "hardened-file class $f restored"
-		FILE_CLASS_BACKUP=
-	else
-		rm -f -- "$f.bench-tmp"
-		warn "cannot restore $f: the original is $FILE_CLASS_BACKUP"
-		FILE_CLASS_BACKUP=
-		return 1
-	fi
-}
-
-# ---------------------------------------------------------------------------------------------
 # cleanup (EXIT/INT/TERM)
 # ---------------------------------------------------------------------------------------------
 CLEANED=0
@@ -278,8 +236,6 @@ cleanup() {
 	for pod in $(crictl pods --label "$LABEL=$TAG" -q 2>/dev/null); do
 		crictl rmp -f "$pod" >/dev/null 2>&1 || warn "cannot remove pod $pod"
 	done
-	# the hardened-file class file (after the pods: none of this run uses it any more)
-	file_class_restore
 	# ctr containers/tasks of this run
 	for id in $(ctr -n "$NS" containers ls -q 2>/dev/null | grep -E "^bench-$TAG-"); do
 		ctr -n "$NS" tasks kill -a -s SIGKILL "$id" >/dev/null 2>&1
@@ -317,6 +273,7 @@ cleanup() {
 	((${#left[@]} == 0)) || warn "cgroups not removed (not empty?): ${left[*]}"
 	((RUNC_NS_DIR_EXISTED)) || rmdir "$LAB_RUNC_ROOT/$NS" 2>/dev/null
 	[[ -n $WORK ]] && rm -rf --one-file-system "$WORK"
+	[[ -n ${FIFO_DIR:-} ]] && rm -rf --one-file-system "$FIFO_DIR"
 	rm -f "$LAB_RUN/bench.lock"
 	return 0
 }
@@ -345,18 +302,11 @@ trap 'on_signal TERM 15' TERM
 trap 'on_signal HUP 1' HUP
 
 WORK=$(mktemp -d "$LAB_RUN/bench.XXXXXX")
-FIFO_DIR=$WORK/fifo
+# stdio FIFOs where the lab's classes allow them (policy.allowed_log_dirs)
+FIFO_DIR=${LAB_FIFO_DIR:-$LAB_RUN/fifo}/$(basename "$WORK")
 mkdir -p "$FIFO_DIR" "$WORK/logs" "$WORK/samples"
 ERRF=$WORK/last.err
 
-# FILE: a copy of the node class without any [seccomp] table of its own, plus profile "none".
-NOSECCOMP_CLASS=$WORK/hardened-noseccomp.toml
-grep -qE '^[[:space:]]*seccomp[[:space:]]*\.' "$NODE_CLASS" &&
-	die "$NODE_CLASS sets seccomp.* as dotted keys: cannot derive the no-seccomp class from it"
-{
-	awk '/^[[:space:]]*\[/ { skip = ($0 ~ /^[[:space:]]*\[[[:space:]]*seccomp[[:space:]]*\]/) } !skip' "$NODE_CLASS"
-	printf '\n[seccomp]\nprofile = "none"\n'
-} >"$NOSECCOMP_CLASS" || die "cannot write $NOSECCOMP_CLASS"
 
 # ---------------------------------------------------------------------------------------------
 # the variants
@@ -371,18 +321,19 @@ ctr_runtime_args() {
 	runc) RT=(--runtime io.containerd.runc.v2 --runc-binary "$LAB_RUNC" --runc-root "$LAB_RUNC_ROOT") ;;
 	runc+seccomp) RT=(--runtime io.containerd.runc.v2 --runc-binary "$LAB_RUNC" --runc-root "$LAB_RUNC_ROOT" --seccomp) ;;
 	hardened) RT=(--runtime io.containerd.hardened.v2) ;;
-	hardened-noseccomp) RT=(--runtime io.containerd.hardened.v2 --runtime-config-path "$NOSECCOMP_CLASS") ;;
+	hardened-noseccomp) RT=(--runtime "$LAB_HARDENED_NOSECCOMP_SHIM") ;;
 	hardened-nouserns) RT=(--runtime "$LAB_HARDENED_NOUSERNS_SHIM") ;;
 	*) die "internal: unknown variant $1" ;;
 	esac
 }
-cri_handler() { case $1 in runc | runc+seccomp) echo runc ;; hardened) echo hardened ;; hardened-noseccomp) echo hardened-file ;; hardened-nouserns) echo hardened-nouserns ;; esac; }
+cri_handler() { case $1 in runc | runc+seccomp) echo runc ;; hardened) echo hardened ;; hardened-noseccomp) echo hardened-noseccomp ;; hardened-nouserns) echo hardened-nouserns ;; esac; }
 
 # runtime/options of a variant, for the JSON report
 variant_runtime() {
 	case $1/$2 in
 	ctr/runc | ctr/runc+seccomp) echo io.containerd.runc.v2 ;;
 	ctr/hardened-nouserns) echo "$LAB_HARDENED_NOUSERNS_SHIM" ;;
+	ctr/hardened-noseccomp) echo "$LAB_HARDENED_NOSECCOMP_SHIM" ;;
 	ctr/hardened*) echo io.containerd.hardened.v2 ;;
 	cri/*) cri_handler "$2" ;;
 	esac
@@ -394,8 +345,7 @@ variant_options() {
 	cri/runc+seccomp) echo "seccomp {profile_type: 0} (RuntimeDefault) in pod and container config" ;;
 	ctr/hardened) echo "no runtime options: node class $NODE_CLASS" ;;
 	cri/hardened) echo "handler hardened: node class $NODE_CLASS" ;;
-	ctr/hardened-noseccomp) echo "--runtime-config-path: node class + [seccomp] profile = \"none\"" ;;
-	cri/hardened-noseccomp) echo "handler hardened-file, its class file replaced by: node class + [seccomp] profile = \"none\"" ;;
+	*/hardened-noseccomp) echo "node class of containerd-shim-hardened-noseccomp-v2: the node class with [seccomp] profile = \"none\"" ;;
 	*/hardened-nouserns) echo "node class of containerd-shim-hardened-nouserns-v2: the node class with user_namespace = \"off\"" ;;
 	esac
 }
@@ -616,7 +566,6 @@ paired() { awk 'NR == FNR { a[$1] = $2; next } ($1 in a) { print $1, $2 - a[$1] 
 T_START=$(date -u +%FT%TZ)
 info "lab $LAB_NAME ($ENV_FILE), containerd $CONTAINERD_ADDRESS, run tag $TAG, work dir $WORK"
 info "hardened shim $HARDENED_SHIM ($(date -r "$HARDENED_SHIM" '+%F %T')); class files: $(find "$LAB_HARDENED_CLASS_DIR" -maxdepth 1 -name '*.toml' 2>/dev/null | tr '\n' ' ')"
-info "hardened-noseccomp class: $NOSECCOMP_CLASS"
 
 # timer overhead: back-to-back `date` pairs
 for i in $(seq 21); do a=$(now_ns); b=$(now_ns); echo "$i $((b - a))"; done >"$WORK/timer"
@@ -647,15 +596,7 @@ fi
 rc=0
 ((DO_CTR)) && { measure ctr "${MEAS_LABEL[ctr]}" ctr_once ctr_check || rc=1; }
 if ((DO_CRI)) && [[ -z $(lab_problem) ]]; then
-	if ! has_variant hardened-noseccomp; then
-		measure cri "${MEAS_LABEL[cri]}" cri_once cri_check || rc=1
-	elif file_class_swap; then
-		measure cri "${MEAS_LABEL[cri]}" cri_once cri_check || rc=1
-		file_class_restore || rc=1
-	else
-		warn "cannot replace $LAB_FILE_CLASS_CONFIG: no cri measurement"
-		rc=1
-	fi
+	measure cri "${MEAS_LABEL[cri]}" cri_once cri_check || rc=1
 fi
 T_END=$(date -u +%FT%TZ)
 
@@ -744,15 +685,14 @@ if [[ -n $OUT ]]; then
 		--arg shim "$HARDENED_SHIM" --arg shim_mtime "$(date -r "$HARDENED_SHIM" -u +%FT%TZ)" \
 		--arg shim_sha "$(sha256sum "$HARDENED_SHIM" | cut -d' ' -f1)" \
 		--arg runc "$("$LAB_RUNC" --version 2>/dev/null | head -1)" \
-		--rawfile noseccomp "$NOSECCOMP_CLASS" --arg variants "${VARIANTS[*]}" \
+		--arg variants "${VARIANTS[*]}" \
 		--arg containerd "$("$CTR_BIN" --address "$CONTAINERD_ADDRESS" version 2>/dev/null | awk '/^Server:/{s=1} s && /Version:/{print $2; exit}')" '{
 		tool: "integration/bench/startup.sh", start: $t_start, end: $t_end, runs: $runs, warmup: $warmup,
 		variants: ($variants | split(" ")),
 		order: "rounds of all variants; round r runs the variants in the order of row r of a Williams Latin square over them (base order 0, 1, n-1, 2, n-2, ... with every index + r mod n): each variant once in every position per n rounds",
 		image: $image, host: $host, kernel: $kernel, cpus: $cpus, timer_overhead_ms: $timer,
 		lab: {name: $lab, containerd: $containerd, runc: $runc, hardened_shim: $shim,
-		      hardened_shim_mtime: $shim_mtime, hardened_shim_sha256: $shim_sha,
-		      hardened_noseccomp_class: $noseccomp},
+		      hardened_shim_mtime: $shim_mtime, hardened_shim_sha256: $shim_sha},
 		measurements: .}' "$JSON_MEAS" >"$WORK/report.json" || die "cannot assemble the JSON report"
 	cp "$WORK/report.json" "$OUT" || die "cannot write $OUT"
 	info "JSON report: $OUT"

@@ -82,6 +82,9 @@ HARDENED_AUDIT_SHIM=$BIN/containerd-shim-hardened-audit-v2
 # the hardened class without its user namespace (user_namespace = "off"): the
 # startup benchmark's baseline for the namespace's cost
 HARDENED_NOUSERNS_SHIM=$BIN/containerd-shim-hardened-nouserns-v2
+# ... and without its seccomp profile ([seccomp] profile = "none"): the
+# benchmark's baseline for the filter's cost
+HARDENED_NOSECCOMP_SHIM=$BIN/containerd-shim-hardened-noseccomp-v2
 RUNSC_WRAPPER=$BIN/runsc-lab
 
 # ---------------------------------------------------------------------------
@@ -506,6 +509,9 @@ imports = []
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.hardened-nouserns]
         runtime_type = "io.containerd.hardened.v2"
         runtime_path = "$HARDENED_NOUSERNS_SHIM"
+      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.hardened-noseccomp]
+        runtime_type = "io.containerd.hardened.v2"
+        runtime_path = "$HARDENED_NOSECCOMP_SHIM"
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.hardened-inline]
         runtime_type = "io.containerd.hardened.v2"
         runtime_path = "$HARDENED_SHIM"
@@ -582,6 +588,11 @@ write_file_class_config() {
 		printf '%s\n' "[[policy.allowed_host_paths]]" "path_prefix = \"$ALLOWLISTED_DIR\""
 	} >"$HARDENED_CLASS_DIR/containerd-shim-hardened-nouserns-v2.toml"
 	ln -sfn containerd-shim-hardened-v2 "$HARDENED_NOUSERNS_SHIM"
+	{
+		lab_class_config hardened-noseccomp
+		printf '%s\n' "[[policy.allowed_host_paths]]" "path_prefix = \"$ALLOWLISTED_DIR\"" "[seccomp]" "profile = \"none\""
+	} >"$HARDENED_CLASS_DIR/containerd-shim-hardened-noseccomp-v2.toml"
+	ln -sfn containerd-shim-hardened-v2 "$HARDENED_NOSECCOMP_SHIM"
 	mkdir -p "$ALLOWLISTED_DIR"
 	lab_class_config hardened-audit 'mode = "audit"' >"$HARDENED_CLASS_DIR/containerd-shim-hardened-audit-v2.toml"
 	# a second binary name for the audit class (its node class file is named after it)
@@ -640,9 +651,10 @@ export RUNC_ROOT='$RUNC_ROOT'
 export LAB_RUNSC_ROOT='$RUNSC_ROOT'
 export LAB_HARDENED_SHIM='$HARDENED_SHIM'
 export LAB_HARDENED_NOUSERNS_SHIM='$HARDENED_NOUSERNS_SHIM'
+export LAB_HARDENED_NOSECCOMP_SHIM='$HARDENED_NOSECCOMP_SHIM'
 export LAB_HARDENED_AUDIT_LOG='$LOGS/hardened-audit.log'
 export LAB_KUBELET_ROOT='$LAB_DIR/kubelet'
-export LAB_RUNTIME_HANDLERS='runc hardened hardened-audit hardened-nouserns hardened-inline hardened-file runsc'
+export LAB_RUNTIME_HANDLERS='runc hardened hardened-audit hardened-nouserns hardened-noseccomp hardened-inline hardened-file runsc'
 export LAB_HARDENED_CLASS_DIR='$HARDENED_CLASS_DIR'
 export LAB_FILE_CLASS_CONFIG='$FILE_CLASS_CONFIG'
 export LAB_FIFO_DIR='$FIFO_DIR'
@@ -884,7 +896,7 @@ cmd_up() {
 	fi
 	ok "lab '$LAB_NAME' up in $(elapsed "$t0")"
 	log "  source $LAB_ENV   (or: $0 exec|crictl|ctr ...)"
-	log "  CRI endpoint $CRI_ENDPOINT, handlers: runc (default), hardened, hardened-audit, hardened-nouserns, hardened-inline, hardened-file, runsc"
+	log "  CRI endpoint $CRI_ENDPOINT, handlers: runc (default), hardened, hardened-audit, hardened-nouserns, hardened-noseccomp, hardened-inline, hardened-file, runsc"
 }
 
 # ---------------------------------------------------------------------------
@@ -1196,7 +1208,8 @@ cmd_critest() {
 	[[ -n $(containerd_pid) ]] || die "the lab is not up: run 'lab.sh up'"
 	[[ -x $BIN/critest && -x $BIN/ginkgo ]] || die "critest/ginkgo missing: run 'lab.sh build'"
 	mkdir -p "$REPORTS"
-	local base=$REPORTS/critest-$handler tmp=$LAB_TMP/critest-$handler rc=0 t0 par=()
+	# LAB_CRITEST_REPORT_SUFFIX: reports of a re-run go beside the main ones
+	local base=$REPORTS/critest-$handler${LAB_CRITEST_REPORT_SUFFIX:-} tmp=$LAB_TMP/critest-$handler rc=0 t0 par=()
 	rm -f "$base.xml" "$base.json" "$base.log"
 	rm -rf "$tmp"; mkdir -p "$tmp"
 	# -parallel=1 aborts in critest v1.37.0: only pass it for N > 1
