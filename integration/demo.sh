@@ -23,7 +23,7 @@ say "the shim"
 
 say "ctr: a container through io.containerd.hardened.v2 (class from $LAB_HARDENED_CLASS_DIR)"
 inlab "$LAB_BIN/ctr" --address "$CONTAINERD_ADDRESS" -n demo images pull 2> >(quiet >&2) --hosts-dir "$LAB_HOSTS_DIR" docker.io/library/busybox:latest >/dev/null
-ctr -n demo run --rm --runtime io.containerd.hardened.v2 --fifo-dir "$work" docker.io/library/busybox:latest demo-ctr \
+ctr -n demo run --rm --runtime io.containerd.hardened.v2 --fifo-dir "$LAB_FIFO_DIR" docker.io/library/busybox:latest demo-ctr \
 	sh -c 'echo "hello from $(hostname), uid $(id -u)"; grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status; touch /etc/demo 2>&1 | sed "s/^/write to the rootfs: /"; touch /tmp/demo && echo "write to /tmp (tmpfs): ok"; echo "/proc/keys is masked: $(wc -c </proc/keys) bytes"'
 ctr -n demo images rm docker.io/library/busybox:latest >/dev/null
 ctr namespaces rm demo >/dev/null 2>&1 || true
