@@ -705,6 +705,18 @@ func previewUserns(ctx context.Context, class *runtimeclass.Class, d *decision, 
 	if err := roundTrip(spec, &probe); err != nil {
 		return notes
 	}
+	// as Create does: the pod's own storage is given to its IDs, a sysfs of
+	// a joined network namespace is the shim's
+	private := privateMounts(d, spec)
+	u.Private = map[string]bool{}
+	for _, dest := range slices.Sorted(maps.Keys(private)) {
+		u.Private[dest] = true
+		d.record.Changes = append(d.record.Changes, harden.Change{Field: fmt.Sprintf("mounts[%q].source owner", dest),
+			To: "the pod's mapped IDs, when owned by container-range IDs (the pod's own storage: not idmapped)"})
+	}
+	if hasSysfs(spec) && slices.ContainsFunc(spec.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.NetworkNamespace && n.Path != "" }) {
+		u.Sysfs = "<bundle>/pinned/sysfs"
+	}
 	changes, _ := harden.ApplyUserNamespace(&probe, u)
 	for i, c := range changes {
 		if c.Field == "linux.uidMappings" || c.Field == "linux.gidMappings" {
