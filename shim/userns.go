@@ -507,7 +507,6 @@ func (s *service) releaseDeleted(ctx context.Context, class *runtimeclass.Class,
 	s.releaseUserns(ctx, class, &usernsState{group: st.group, holds: true})
 }
 
-
 // releaseUserns frees the range a container held.
 func (s *service) releaseUserns(ctx context.Context, class *runtimeclass.Class, st *usernsState) {
 	if st == nil || !st.holds || st.group.Key == "" {
