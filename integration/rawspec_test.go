@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -636,6 +638,87 @@ func TestRawTaskRootfsRefused(t *testing.T) {
 			}
 			wantAll(t, err.Error(), "hostPathVolumes", "root file system mount", tc.want)
 			assertAbsent(t, filepath.Join(victim, "pwned"))
+		})
+	}
+}
+
+// TestRawTaskRootfsOfAnotherContainerRefused: a Create request may not name
+// a running container's writable layer (its snapshot's upper directory) as
+// its own upper directory, a lower layer or a bind source: writing into, or
+// reading, another container's root file system.
+func TestRawTaskRootfsOfAnotherContainerRefused(t *testing.T) {
+	ctx := testContext(t)
+	victim := rawContainer(t, ctx, nil, oci.WithProcessArgs("sleep", "600"))
+	vt, err := victim.NewTask(ctx, cio.NullIO)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { vt.Delete(context.Background(), containerd.WithProcessKill) })
+	if err := vt.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	info, err := victim.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm, err := client.SnapshotService(info.Snapshotter).Mounts(ctx, info.SnapshotKey)
+	if err != nil || len(vm) != 1 || vm[0].Type != "overlay" {
+		t.Fatalf("the victim's snapshot mounts: %v %v", vm, err)
+	}
+	var upper string
+	for _, o := range vm[0].Options {
+		if v, ok := strings.CutPrefix(o, "upperdir="); ok {
+			upper = v
+		}
+	}
+	if upper == "" {
+		t.Fatalf("no upperdir in %v", vm[0].Options)
+	}
+	for _, tc := range []struct {
+		name string
+		make func(own []mount.Mount) []mount.Mount
+		want string
+	}{
+		{"its upper directory as ours", func(own []mount.Mount) []mount.Mount {
+			m := own[0]
+			m.Options = slices.Clone(m.Options)
+			for i, o := range m.Options {
+				if strings.HasPrefix(o, "upperdir=") {
+					m.Options[i] = "upperdir=" + upper
+				}
+			}
+			return []mount.Mount{m}
+		}, "the writable layer of the root file system mounted at"},
+		{"its upper directory as a lower layer", func(own []mount.Mount) []mount.Mount {
+			m := own[0]
+			m.Options = slices.Clone(m.Options)
+			for i, o := range m.Options {
+				if v, ok := strings.CutPrefix(o, "lowerdir="); ok {
+					m.Options[i] = "lowerdir=" + upper + ":" + v
+				}
+			}
+			return []mount.Mount{m}
+		}, "reads " + strconv.Quote(upper)},
+		{"a bind of its upper directory", func([]mount.Mount) []mount.Mount {
+			return []mount.Mount{{Type: "bind", Source: upper, Options: []string{"rbind", "ro"}}}
+		}, "the writable layer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := rawContainer(t, ctx, nil, oci.WithProcessArgs("true"))
+			ci, err := c.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			own, err := client.SnapshotService(ci.Snapshotter).Mounts(ctx, ci.SnapshotKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			task, err := c.NewTask(ctx, cio.NullIO, containerd.WithRootFS(tc.make(own)))
+			if err == nil {
+				task.Delete(ctx, containerd.WithProcessKill)
+				t.Fatal("a task sharing a running container's writable layer was created")
+			}
+			wantAll(t, err.Error(), "hostPathVolumes", "root file system mount", tc.want)
 		})
 	}
 }

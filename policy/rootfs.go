@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -67,14 +68,83 @@ func EvaluateRootfs(ms []RootfsMount, containerdRoot string, h Host) []Violation
 			refuse("is a %q mount of %q; only overlay and bind mounts of containerd's snapshots are allowed", m.Type, m.Source)
 			continue
 		}
+		refused := false
 		for _, p := range paths {
 			if why := snapshotPathRefusal(p, root, h); why != "" {
 				refuse("%s", why)
+				refused = true
 				break
+			}
+		}
+		if !refused {
+			if why := sharedLayerRefusal(m, h); why != "" {
+				refuse("%s", why)
 			}
 		}
 	}
 	return withHints(vs, nil)
+}
+
+// sharedLayerRefusal returns why a root file system mount would share a
+// writable layer with a mounted one (another container's, running), or "":
+// its upper directory being that one's upper or lower directory (writing
+// into another container's root file system, or under a layer it reads), a
+// lower directory or bind source being that one's upper directory (reading
+// another container's writes).
+func sharedLayerRefusal(m RootfsMount, h Host) string {
+	var upper string
+	var reads []string
+	if m.Type == "overlay" {
+		for _, o := range m.Options {
+			k, v, _ := strings.Cut(o, "=")
+			switch k {
+			case "upperdir":
+				upper = filepath.Clean(v)
+			case "lowerdir":
+				for _, l := range strings.Split(v, ":") {
+					reads = append(reads, filepath.Clean(l))
+				}
+			case "lowerdir+", "datadir+":
+				reads = append(reads, filepath.Clean(v))
+			}
+		}
+	} else {
+		reads = append(reads, filepath.Clean(m.Source))
+	}
+	mounts, err := h.Mounts()
+	if err != nil {
+		return fmt.Sprintf("cannot read the node's mounts to check that its layers are its own: %v", err)
+	}
+	for _, mi := range mounts {
+		if mi.FSType != "overlay" {
+			continue
+		}
+		var theirUpper string
+		var theirLowers []string
+		for _, o := range strings.Split(mi.VFSOptions, ",") {
+			k, v, _ := strings.Cut(o, "=")
+			switch k {
+			case "upperdir":
+				theirUpper = filepath.Clean(v)
+			case "lowerdir":
+				for _, l := range strings.Split(v, ":") {
+					theirLowers = append(theirLowers, filepath.Clean(l))
+				}
+			}
+		}
+		if theirUpper == "" {
+			continue
+		}
+		switch {
+		case upper != "" && upper == theirUpper:
+			return fmt.Sprintf("has upper directory %q, the writable layer of the root file system mounted at %q (another container's)", upper, mi.Mountpoint)
+		case upper != "" && slices.Contains(theirLowers, upper):
+			return fmt.Sprintf("has upper directory %q, a layer of the root file system mounted at %q (another container's)", upper, mi.Mountpoint)
+		case slices.Contains(reads, theirUpper):
+			return fmt.Sprintf("reads %q, the writable layer of the root file system mounted at %q (another container's)", theirUpper, mi.Mountpoint)
+		}
+	}
+	return ""
 }
 
 // hasDotComponent reports whether a path has a "." or ".." component: the

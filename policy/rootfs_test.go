@@ -3,6 +3,8 @@ package policy
 import (
 	"strings"
 	"testing"
+
+	"github.com/moby/sys/mountinfo"
 )
 
 func TestEvaluateRootfs(t *testing.T) {
@@ -32,10 +34,20 @@ func TestEvaluateRootfs(t *testing.T) {
 		{"another part of containerd's root", []RootfsMount{{Type: "bind", Source: root + "/io.containerd.content.v1.content/blobs", Options: []string{"rbind"}}}, "not from a snapshotter"},
 		{"overlay with an unknown path option", []RootfsMount{{Type: "overlay", Source: "overlay", Options: []string{"lowerdir=" + snap + "/1/fs", "redirect_dir=/etc"}}}, "redirect_dir"},
 		{"symlink in a snapshot to /", []RootfsMount{{Type: "bind", Source: snap + "/9/fs/link", Options: []string{"rbind"}}}, `host path "/"`},
+		// snapshot 7 is a running container's (its overlay is mounted)
+		{"another container's upper directory", []RootfsMount{{Type: "overlay", Source: "overlay", Options: []string{
+			"workdir=" + snap + "/7/work", "upperdir=" + snap + "/7/fs", "lowerdir=" + snap + "/1/fs"}}}, "the writable layer of the root file system mounted at"},
+		{"another container's upper directory as a lower layer", []RootfsMount{{Type: "overlay", Source: "overlay", Options: []string{
+			"workdir=" + snap + "/3/work", "upperdir=" + snap + "/3/fs", "lowerdir=" + snap + "/7/fs:" + snap + "/1/fs"}}}, `reads "` + snap + `/7/fs"`},
+		{"a bind of another container's upper directory", []RootfsMount{{Type: "bind", Source: snap + "/7/fs", Options: []string{"rbind"}}}, "the writable layer"},
+		{"a lower layer of another container as the upper directory", []RootfsMount{{Type: "overlay", Source: "overlay", Options: []string{
+			"workdir=" + snap + "/3/work", "upperdir=" + snap + "/6/fs", "lowerdir=" + snap + "/2/fs"}}}, "a layer of the root file system mounted at"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newFakeHost()
 			h.links[snap+"/9/fs/link"] = "/"
+			h.mounts = append(h.mounts, &mountinfo.Info{Mountpoint: "/run/containerd/io.containerd.runtime.v2.task/k8s.io/running/rootfs", FSType: "overlay",
+				VFSOptions: "rw,lowerdir=" + snap + "/6/fs:" + snap + "/1/fs,upperdir=" + snap + "/7/fs,workdir=" + snap + "/7/work"})
 			vs := EvaluateRootfs(tc.mounts, root, h)
 			if tc.reason == "" {
 				if len(vs) != 0 {
