@@ -95,19 +95,7 @@ func sharedLayerRefusal(m RootfsMount, h Host) string {
 	var upper string
 	var reads []string
 	if m.Type == "overlay" {
-		for _, o := range m.Options {
-			k, v, _ := strings.Cut(o, "=")
-			switch k {
-			case "upperdir":
-				upper = filepath.Clean(v)
-			case "lowerdir":
-				for _, l := range strings.Split(v, ":") {
-					reads = append(reads, filepath.Clean(l))
-				}
-			case "lowerdir+", "datadir+":
-				reads = append(reads, filepath.Clean(v))
-			}
-		}
+		upper, reads = overlayLayers(m.Options)
 	} else {
 		reads = append(reads, filepath.Clean(m.Source))
 	}
@@ -119,19 +107,7 @@ func sharedLayerRefusal(m RootfsMount, h Host) string {
 		if mi.FSType != "overlay" {
 			continue
 		}
-		var theirUpper string
-		var theirLowers []string
-		for _, o := range strings.Split(mi.VFSOptions, ",") {
-			k, v, _ := strings.Cut(o, "=")
-			switch k {
-			case "upperdir":
-				theirUpper = filepath.Clean(v)
-			case "lowerdir":
-				for _, l := range strings.Split(v, ":") {
-					theirLowers = append(theirLowers, filepath.Clean(l))
-				}
-			}
-		}
+		theirUpper, theirLowers := overlayLayers(strings.Split(mi.VFSOptions, ","))
 		if theirUpper == "" {
 			continue
 		}
@@ -145,6 +121,25 @@ func sharedLayerRefusal(m RootfsMount, h Host) string {
 		}
 	}
 	return ""
+}
+
+// overlayLayers returns an overlay's upper directory and the layers it
+// reads (lowerdir, lowerdir+, datadir+), cleaned, from its options.
+func overlayLayers(opts []string) (upper string, lowers []string) {
+	for _, o := range opts {
+		k, v, _ := strings.Cut(o, "=")
+		switch k {
+		case "upperdir":
+			upper = filepath.Clean(v)
+		case "lowerdir":
+			for _, l := range strings.Split(v, ":") {
+				lowers = append(lowers, filepath.Clean(l))
+			}
+		case "lowerdir+", "datadir+":
+			lowers = append(lowers, filepath.Clean(v))
+		}
+	}
+	return upper, lowers
 }
 
 // hasDotComponent reports whether a path has a "." or ".." component: the
