@@ -212,7 +212,8 @@ func TestCRIUserNamespace(t *testing.T) {
 }
 
 // TestCRIUserNamespaceTerminal: stdio in the injected user namespace works
-// as in kubelet's: logs, and exec and attach with a terminal.
+// as in kubelet's: logs, attach with and without a terminal, exec with one
+// (TestCRIUserNamespace execs without).
 func TestCRIUserNamespaceTerminal(t *testing.T) {
 	ctx := testContext(t)
 	l := requireLab(t)
@@ -233,7 +234,44 @@ func TestCRIUserNamespaceTerminal(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	out, err := l.crictlInTerminal(ctx, "exec", "-i", "-t", id, "sh", "-c", "tty && id -u")
+	// attach without a terminal: the container's stdin and stdout
+	cfg := containerCfg("attach", nil, nil, map[string]any{"command": []string{"sh", "-c", "read line; echo got:$line; id -u"}, "stdin": true, "stdin_once": true})
+	out, err := l.crictl(ctx, "create", pod.id, writeJSON(t, cfg), writeJSON(t, pod.config))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	att := strings.TrimSpace(lastLine(out))
+	pod.ctrs = append(pod.ctrs, att)
+	if out, err := l.crictl(ctx, "start", att); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	defer l.stopRemove(t, ctx, att)
+	cmd := exec.CommandContext(ctx, filepath.Join(l.Bin, "crictl"), "--runtime-endpoint", l.CRI, "--timeout", "60s", "attach", "-i", att)
+	cmd.Stdin = strings.NewReader("hello\n")
+	got, _ := cmd.CombinedOutput()
+	if !strings.Contains(string(got), "got:hello\n0") {
+		t.Errorf("attach without a terminal: %q", got)
+	}
+	// attach with a terminal: a shell on the container's tty
+	cfg = containerCfg("attach-tty", nil, nil, map[string]any{"command": []string{"sh"}, "stdin": true, "tty": true})
+	out, err = l.crictl(ctx, "create", pod.id, writeJSON(t, cfg), writeJSON(t, pod.config))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	attTTY := strings.TrimSpace(lastLine(out))
+	pod.ctrs = append(pod.ctrs, attTTY)
+	if out, err := l.crictl(ctx, "start", attTTY); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	defer l.stopRemove(t, ctx, attTTY)
+	typed := exec.CommandContext(ctx, "bash", "-c", fmt.Sprintf("(sleep 1; printf 'id -u; tty\\nexit\\n') | script -qec '%s --runtime-endpoint %s --timeout 60s attach -i -t %s' /dev/null",
+		filepath.Join(l.Bin, "crictl"), l.CRI, attTTY))
+	got, _ = typed.CombinedOutput()
+	if g := strings.ReplaceAll(string(got), "\r\n", "\n"); !strings.Contains(g, "\n0\n/dev/pts/0") {
+		t.Errorf("attach with a terminal: %q", got)
+	}
+
+	out, err = l.crictlInTerminal(ctx, "exec", "-i", "-t", id, "sh", "-c", "tty && id -u")
 	lines := strings.Split(strings.NewReplacer("\x00", "", "^@", "").Replace(out), "\n")
 	if err != nil || !strings.HasPrefix(lines[0], "/dev/pts/") || !slices.Contains(lines, "0") {
 		t.Fatalf("exec with a terminal: %v %q", err, out)
