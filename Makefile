@@ -13,7 +13,7 @@ LAB        := integration/lab/lab.sh
 BIN        := bin/containerd-shim-hardened-v2
 export LAB_DIR ?= $(CURDIR)/.lab
 
-.PHONY: all build unit vet lab-install lab-build lab-up lab-down lab-status integration critest test demo clean
+.PHONY: all build unit vet lab-install lab-build lab-up lab-down lab-status integration critest k8s-build k8s-smoke test demo clean
 
 all: build
 
@@ -52,6 +52,14 @@ integration:
 # lab; prints the per-spec comparison and fails on any difference.
 critest:
 	integration/run-critest.sh
+
+# A single-node Kubernetes (kubelet v1.37.2) on the running lab: the same pod
+# under the hardened class and runc, and a refused one (integration/lab/k8s.sh).
+k8s-build:
+	integration/lab/k8s.sh build
+
+k8s-smoke: k8s-build
+	integration/lab/k8s.sh up && integration/lab/k8s.sh smoke; rc=$$?; integration/lab/k8s.sh down; exit $$rc
 
 # Everything, on a fresh machine: the lab comes up, all suites run, the lab is
 # torn down whatever happened.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# make test: unit tests, then the lab comes up and the integration tests and
-# the critest comparison run in it; the lab is torn down whatever happens.
+# make test: unit tests, then the lab comes up and the integration tests, the
+# critest comparison and the Kubernetes smoke (a real kubelet) run in it; the
+# lab is torn down whatever happens.
 set -uo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
@@ -40,6 +41,7 @@ trap 'cleanup; summary' EXIT
 if run "lab up" make --no-print-directory lab-up; then
 	run "integration tests" make --no-print-directory integration || ok=1
 	run "critest comparison" make --no-print-directory critest || ok=1
+	run "Kubernetes node (kubelet smoke)" make --no-print-directory k8s-smoke || ok=1
 else
 	ok=1
 fi

@@ -1054,6 +1054,11 @@ cmd_down() {
 	local pid t0 cg n
 	t0=$(now)
 	log "bringing lab '$LAB_NAME' down"
+	# a Kubernetes node on top of the lab (k8s.sh up) goes first: its kubelet
+	# and control plane, by PID
+	if [[ -d $LAB_RUN/k8s && -f $LAB_ENV ]]; then
+		"$REPO/integration/lab/k8s.sh" down || warn "k8s.sh down failed"
+	fi
 
 	pid=$(containerd_pid)
 	if [[ -n $pid && -S $CTRD_SOCK && -d $HOST_STATE ]]; then
