@@ -28,6 +28,10 @@ import (
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/userns"
 )
 
+// maxOwnMapping is the most IDs one mapping of a container's own user
+// namespace may cover (256 of kubelet's 65536-ID ranges).
+const maxOwnMapping = 1 << 24
+
 // UsernsCheckID is the check ID of user namespace refusals.
 const UsernsCheckID = policy.UsernsCheckID
 
@@ -450,15 +454,18 @@ func (s *service) ownUserNamespace(ctx context.Context, class *runtimeclass.Clas
 	if err != nil {
 		return nil, err
 	}
-	start, end := uint64(a.FirstID), uint64(a.FirstID)+uint64(a.Ranges)*userns.Size
+	// kubelet draws hostUsers: false ranges at random from 65536 up to 2^32
+	// (unless its user has subordinate IDs): they may fall in this class's
+	// window, where they are recorded and allocation steers clear of them.
+	// A pod's mapping may not be larger than maxOwnMapping IDs: it would
+	// hold ranges other pods need.
 	for _, f := range []struct {
 		field string
 		ms    []specs.LinuxIDMapping
 	}{{"linux.uidMappings", uids}, {"linux.gidMappings", gids}} {
 		for _, m := range f.ms {
-			if uint64(m.HostID) < end && uint64(m.HostID)+uint64(m.Size) > start {
-				return refuse(f.field, fmt.Sprint(f.ms), fmt.Sprintf("host IDs %d-%d overlap the window this node's runtime classes draw pods' ranges from (%d-%d, [userns] first_id and ranges)",
-					m.HostID, uint64(m.HostID)+uint64(m.Size)-1, start, end-1))
+			if m.Size > maxOwnMapping {
+				return refuse(f.field, fmt.Sprint(f.ms), fmt.Sprintf("maps %d IDs; a pod's user namespace may map at most %d (kubelet maps 65536)", m.Size, maxOwnMapping))
 			}
 		}
 	}

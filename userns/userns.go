@@ -26,9 +26,11 @@ import (
 const Size = 65536
 
 // Defaults of the window ranges are drawn from: 2^31 up, 8,192 ranges
-// (2^31 … 2^31 + 2^29). kubelet, without a `kubelet` subordinate ID range,
-// hands out the lowest free 65,536-ID blocks from 65,536 up (maxPods blocks
-// at most), so the two never meet on a node with fewer than ~32,000 pods.
+// (2^31 … 2^31 + 2^29). kubelet draws its hostUsers: false ranges at random
+// from 65,536 up to 2^32 unless its `kubelet` user has subordinate IDs
+// (/etc/subuid, /etc/subgid): nodes running such pods of other runtime
+// classes give it a range below 2^31. The allocator steers clear of
+// ranges any process runs in either way.
 const (
 	DefaultFirstID = 1 << 31
 	DefaultRanges  = 8192
@@ -190,6 +192,30 @@ func (a *Allocator) live(e *Entry) bool {
 		return true
 	}
 	return processesIn(e.Range)
+}
+
+// rangesInUse returns the bases of the window's ranges some process's
+// effective UID (the owner of its /proc directory) lies in.
+func (a *Allocator) rangesInUse() map[uint32]bool {
+	busy := map[uint32]bool{}
+	d, err := os.ReadDir("/proc")
+	if err != nil {
+		return busy
+	}
+	end := uint64(a.FirstID) + uint64(a.Ranges)*Size
+	for _, de := range d {
+		if de.Name()[0] < '0' || de.Name()[0] > '9' {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Stat("/proc/"+de.Name(), &st) != nil {
+			continue
+		}
+		if uint64(st.Uid) >= uint64(a.FirstID) && uint64(st.Uid) < end {
+			busy[a.FirstID+(st.Uid-a.FirstID)/Size*Size] = true
+		}
+	}
+	return busy
 }
 
 // processesIn reports whether a process (not a zombie) runs with a real,
@@ -364,13 +390,17 @@ func (a *Allocator) Allocate(o Owner) (Range, error) {
 		for _, e := range st.Entries {
 			used = append(used, e.Range)
 		}
+		// ranges a process runs in that the state does not know of: a
+		// pod of another runtime class in kubelet's user namespace
+		// (kubelet draws those at random), or anything else
+		busy := a.rangesInUse()
 		free := func(c Range) bool {
 			for _, u := range used {
 				if c.Overlaps(u) {
 					return false
 				}
 			}
-			return true
+			return !busy[c.Base]
 		}
 		take := func(c Range) (bool, error) {
 			r = c

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -316,5 +318,28 @@ func BenchmarkAllocateRelease(b *testing.B) {
 		if err := a.Release(o); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestAllocationSkipsRangesInUse: a range some process runs in (a pod of
+// another runtime class in a user namespace kubelet placed at random) is
+// not handed out.
+func TestAllocationSkipsRangesInUse(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to run a process as a window ID")
+	}
+	a, dir := newTest(t, 4)
+	cmd := exec.Command("sleep", "30")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: a.FirstID + 17, Gid: a.FirstID + 17}}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	r, err := a.Allocate(Owner{Key: "k8s.io/p", Bundle: bundle(t, dir, "p")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Base == a.FirstID {
+		t.Fatalf("got range %v, in which process %d runs as %d", r, cmd.Process.Pid, a.FirstID+17)
 	}
 }

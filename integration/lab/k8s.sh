@@ -261,25 +261,52 @@ apply() {
 # the hardened one in a user namespace; a privileged pod of the class never
 # starts and its events carry the shim's refusal.
 cmd_smoke() {
-	local t0 uidmap
+	local t0 uidmap pod ip out
 	t0=$(date +%s.%N)
 	apply "$REPO/integration/k8s/manifests/smoke.yaml"
-	kubectl_ -n smoke wait --for=condition=Ready pod/app-hardened pod/app-runc --timeout=120s >/dev/null ||
+	kubectl_ -n smoke wait --for=condition=Ready pod/app-hardened pod/app-runc pod/app-hostusers-false --timeout=120s >/dev/null ||
 		{ kubectl_ -n smoke describe pods >&2; die "pods not Ready"; }
-	log "both pods Ready after $(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN{printf "%.1f", a-b}') s"
+	log "pods under hardened (own and kubelet's user namespace) and runc Ready after $(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN{printf "%.1f", a-b}') s"
 	uidmap=$(kubectl_ -n smoke exec app-hardened -- cat /proc/self/uid_map | tr -s ' ')
-	log "hardened: uid_map '$uidmap'; runc: uid_map '$(kubectl_ -n smoke exec app-runc -- cat /proc/self/uid_map | tr -s ' ')'"
-	[[ $uidmap == *" 0 2147"* || $uidmap == " 0 2"* ]] || die "the hardened pod is not in a user namespace of its own: $uidmap"
+	log "uid_map: hardened '$uidmap'; runc '$(kubectl_ -n smoke exec app-runc -- cat /proc/self/uid_map | tr -s ' ')'; hostUsers: false '$(kubectl_ -n smoke exec app-hostusers-false -- cat /proc/self/uid_map | tr -s ' ')'"
+	[[ $uidmap =~ ^\ ?0\ ([0-9]+)\ 65536$ && ${BASH_REMATCH[1]} -ge 2147483648 ]] || die "the hardened pod is not in a user namespace of its own: $uidmap"
 	kubectl_ -n smoke logs app-hardened | head -1 | grep -qx started || die "kubectl logs"
-	apply "$REPO/integration/k8s/manifests/refused.yaml"
+
+	# a restricted workload with every volume kind, serving its pod port
+	t0=$(date +%s.%N)
+	apply "$REPO/integration/k8s/manifests/workload.yaml"
+	kubectl_ -n workload rollout status deploy/web --timeout=120s >/dev/null ||
+		{ kubectl_ -n workload describe pods >&2; die "the workload did not become available"; }
+	log "restricted workload (secret, configMap, projected token, downwardAPI, emptyDir on disk and in memory, subPath) available after $(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN{printf "%.1f", a-b}') s"
+	pod=$(kubectl_ -n workload get pods -l app=web -o jsonpath='{.items[0].metadata.name}')
+	ip=$(kubectl_ -n workload get pod "$pod" -o jsonpath='{.status.podIP}')
+	[[ $(inlab busybox wget -qO- "http://$ip:8080/index.html") == ok ]] || die "the workload does not serve its pod port"
+	out=$(kubectl_ -n workload exec "$pod" -c web -- sh -c 'id -u; cat /etc/secret/token /etc/config/greeting /sub/seed; test -s /etc/projected/token && echo token; grep -c app /etc/podinfo/labels; echo x > /mem/x && echo x > /data/x && echo writes')
+	[[ $out == $'1000\ns3crethello from a configMapseeded\ntoken\n1\nwrites' ]] || die "the workload's volumes: $out"
+	kubectl_ -n workload debug "$pod" --image=registry.k8s.io/e2e-test-images/busybox:1.29-2 --profile=restricted -c debugger -- sh -c 'id -u; sleep 30' >/dev/null
 	for _ in $(seq 100); do
-		kubectl_ -n smoke-privileged get events -o jsonpath='{.items[*].message}' | grep -q "refused by privileged" && break
+		[[ $(kubectl_ -n workload get pod "$pod" -o jsonpath='{.status.ephemeralContainerStatuses[0].state.running}') ]] && break
 		sleep 0.3
 	done
-	kubectl_ -n smoke-privileged get events -o jsonpath='{.items[*].message}' | grep -o 'refused by privileged[^(]*' | head -1 ||
-		die "no refusal event for the privileged pod"
-	[[ $(kubectl_ -n smoke-privileged get pod privileged-hardened -o jsonpath='{.status.phase}') == Pending ]] || die "the privileged pod is not Pending"
-	kubectl_ delete namespace smoke smoke-privileged --wait=true --timeout=120s >/dev/null
+	[[ $(kubectl_ -n workload get pod "$pod" -o jsonpath='{.status.ephemeralContainerStatuses[0].state.running}') ]] ||
+		{ kubectl_ -n workload describe pod "$pod" >&2; die "the ephemeral debug container does not run"; }
+	log "workload serves its pod port; logs, exec and kubectl debug work"
+
+	# pods the class refuses, in a namespace whose admission lets them through
+	apply "$REPO/integration/k8s/manifests/refused.yaml"
+	local want
+	for want in "privileged-hardened:refused by privileged" "hostpath-hardened:refused by hostPathVolumes" "hostnetwork-hardened:refused by hostNamespaces"; do
+		pod=${want%%:*}
+		for _ in $(seq 100); do
+			kubectl_ -n smoke-privileged get events --field-selector "involvedObject.name=$pod" -o jsonpath='{.items[*].message}' | grep -q "${want#*:}" && break
+			sleep 0.3
+		done
+		out=$(kubectl_ -n smoke-privileged get events --field-selector "involvedObject.name=$pod" -o jsonpath='{.items[*].message}' | grep -o "${want#*:}[^(]*" | head -1)
+		[[ -n $out ]] || { kubectl_ -n smoke-privileged describe pod "$pod" >&2; die "no refusal event for $pod"; }
+		[[ $(kubectl_ -n smoke-privileged get pod "$pod" -o jsonpath='{.status.containerStatuses[0].state.running}') == "" ]] || die "$pod runs"
+		log "$pod: $out"
+	done
+	kubectl_ delete namespace smoke smoke-privileged workload --wait=true --timeout=120s >/dev/null
 	log "smoke passed"
 }
 
