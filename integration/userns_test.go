@@ -70,6 +70,24 @@ func owner(t *testing.T, p string) (uint32, uint32) {
 	return st.Uid, st.Gid
 }
 
+// startContainer creates and starts a container of the pod from a CRI
+// container config; it is stopped and removed at cleanup.
+func (p *criPod) startContainer(t *testing.T, ctx context.Context, cfg map[string]any) string {
+	t.Helper()
+	l := requireLab(t)
+	out, err := l.crictl(ctx, "create", p.id, writeJSON(t, cfg), writeJSON(t, p.config))
+	if err != nil {
+		t.Fatalf("create: %v\n%s", err, out)
+	}
+	id := strings.TrimSpace(lastLine(out))
+	p.ctrs = append(p.ctrs, id)
+	if out, err := l.crictl(ctx, "start", id); err != nil {
+		t.Fatalf("start: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { l.stopRemove(t, context.Background(), id) })
+	return id
+}
+
 // exec runs a command in a CRI container and returns its output.
 func (l *lab) exec(t *testing.T, ctx context.Context, id string, args ...string) string {
 	t.Helper()
@@ -110,18 +128,7 @@ func TestCRIUserNamespace(t *testing.T) {
 	}
 	sharedPID := map[string]any{"security_context": map[string]any{"namespace_options": map[string]any{"pid": 0}}}
 	create := func(name, cmd string, mounts []map[string]any) string {
-		cfg := containerCfg(name, mounts, sharedPID, map[string]any{"command": []string{"sh", "-c", cmd}})
-		out, err := l.crictl(ctx, "create", pod.id, writeJSON(t, cfg), writeJSON(t, pod.config))
-		if err != nil {
-			t.Fatalf("create %s: %v\n%s", name, err, out)
-		}
-		id := strings.TrimSpace(lastLine(out))
-		pod.ctrs = append(pod.ctrs, id)
-		if out, err := l.crictl(ctx, "start", id); err != nil {
-			t.Fatalf("start %s: %v\n%s", name, err, out)
-		}
-		t.Cleanup(func() { l.stopRemove(t, context.Background(), id) })
-		return id
+		return pod.startContainer(t, ctx, containerCfg(name, mounts, sharedPID, map[string]any{"command": []string{"sh", "-c", cmd}}))
 	}
 	a := create("writer", "exec sleep 601", []map[string]any{
 		{"container_path": "/cache", "host_path": cache},
@@ -235,17 +242,7 @@ func TestCRIUserNamespaceTerminal(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	// attach without a terminal: the container's stdin and stdout
-	cfg := containerCfg("attach", nil, nil, map[string]any{"command": []string{"sh", "-c", "read line; echo got:$line; id -u"}, "stdin": true, "stdin_once": true})
-	out, err := l.crictl(ctx, "create", pod.id, writeJSON(t, cfg), writeJSON(t, pod.config))
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	att := strings.TrimSpace(lastLine(out))
-	pod.ctrs = append(pod.ctrs, att)
-	if out, err := l.crictl(ctx, "start", att); err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	defer l.stopRemove(t, ctx, att)
+	att := pod.startContainer(t, ctx, containerCfg("attach", nil, nil, map[string]any{"command": []string{"sh", "-c", "read line; echo got:$line; id -u"}, "stdin": true, "stdin_once": true}))
 	cmd := exec.CommandContext(ctx, filepath.Join(l.Bin, "crictl"), "--runtime-endpoint", l.CRI, "--timeout", "60s", "attach", "-i", att)
 	cmd.Stdin = strings.NewReader("hello\n")
 	got, _ := cmd.CombinedOutput()
@@ -253,17 +250,7 @@ func TestCRIUserNamespaceTerminal(t *testing.T) {
 		t.Errorf("attach without a terminal: %q", got)
 	}
 	// attach with a terminal: a shell on the container's tty
-	cfg = containerCfg("attach-tty", nil, nil, map[string]any{"command": []string{"sh"}, "stdin": true, "tty": true})
-	out, err = l.crictl(ctx, "create", pod.id, writeJSON(t, cfg), writeJSON(t, pod.config))
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	attTTY := strings.TrimSpace(lastLine(out))
-	pod.ctrs = append(pod.ctrs, attTTY)
-	if out, err := l.crictl(ctx, "start", attTTY); err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	defer l.stopRemove(t, ctx, attTTY)
+	attTTY := pod.startContainer(t, ctx, containerCfg("attach-tty", nil, nil, map[string]any{"command": []string{"sh"}, "stdin": true, "tty": true}))
 	typed := exec.CommandContext(ctx, "bash", "-c", fmt.Sprintf("(sleep 1; printf 'id -u; tty\\nexit\\n') | script -qec '%s --runtime-endpoint %s --timeout 60s attach -i -t %s' /dev/null",
 		filepath.Join(l.Bin, "crictl"), l.CRI, attTTY))
 	got, _ = typed.CombinedOutput()
@@ -271,7 +258,7 @@ func TestCRIUserNamespaceTerminal(t *testing.T) {
 		t.Errorf("attach with a terminal: %q", got)
 	}
 
-	out, err = l.crictlInTerminal(ctx, "exec", "-i", "-t", id, "sh", "-c", "tty && id -u")
+	out, err := l.crictlInTerminal(ctx, "exec", "-i", "-t", id, "sh", "-c", "tty && id -u")
 	lines := strings.Split(strings.NewReplacer("\x00", "", "^@", "").Replace(out), "\n")
 	if err != nil || !strings.HasPrefix(lines[0], "/dev/pts/") || !slices.Contains(lines, "0") {
 		t.Fatalf("exec with a terminal: %v %q", err, out)
@@ -447,17 +434,7 @@ func TestHostUsersFalsePodKeepsKubeletMapping(t *testing.T) {
 	if !e.Kubelet || e.Base != hostBase {
 		t.Errorf("kubelet's range recorded as %+v, want base %d marked kubelet's", e, hostBase)
 	}
-	cfg := containerCfg("app", nil, userNS(hostBase), nil)
-	out, err = l.crictl(ctx, "create", pod.id, writeJSON(t, cfg), writeJSON(t, pod.config))
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	id := strings.TrimSpace(lastLine(out))
-	pod.ctrs = append(pod.ctrs, id)
-	if out, err := l.crictl(ctx, "start", id); err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	defer l.stopRemove(t, ctx, id)
+	id := pod.startContainer(t, ctx, containerCfg("app", nil, userNS(hostBase), nil))
 	if m := strings.Fields(l.exec(t, ctx, id, "cat", "/proc/self/uid_map")); len(m) != 3 || m[1] != fmt.Sprint(hostBase) {
 		t.Errorf("uid_map = %v, want kubelet's host base %d", m, hostBase)
 	}
