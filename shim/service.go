@@ -34,6 +34,9 @@ type service struct {
 
 	mu         sync.Mutex
 	containers map[string]*containerState
+	// pending counts releases of deleted containers' user namespace IDs
+	// still under way: Shutdown waits for them.
+	pending sync.WaitGroup
 }
 
 // containerState is what the service remembers of a created container.
@@ -286,11 +289,24 @@ func (s *service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 		st := s.containers[r.ID]
 		delete(s.containers, r.ID)
 		s.mu.Unlock()
-		if st != nil {
-			s.releaseDeleted(ctx, st.class, st.userns)
+		if st != nil && st.userns != nil {
+			// off the reply's path: containerd's cleanup races its own
+			// deletes against a slow reply; Shutdown waits for it
+			s.pending.Add(1)
+			go func() {
+				defer s.pending.Done()
+				s.releaseDeleted(context.WithoutCancel(ctx), st.class, st.userns)
+			}()
 		}
 	}
 	return resp, err
+}
+
+// Shutdown lets the releases of deleted containers' user namespace IDs end
+// before the shim does.
+func (s *service) Shutdown(ctx context.Context, r *taskAPI.ShutdownRequest) (*emptypb.Empty, error) {
+	s.pending.Wait()
+	return s.TTRPCTaskService.Shutdown(ctx, r)
 }
 
 // container returns what Create recorded of a container.
