@@ -44,64 +44,85 @@ func UserNamespaces(c *runtimeclass.Class, dir, cacheDir string) error {
 	if err != nil {
 		return fmt.Errorf("OCI runtime %q: %w", c.BinaryName, err)
 	}
-	key, kerr := probeKey(path, dir)
+	probe := func() error { return runcIDMap(path) }
+	if key, kerr := runcKey(path); kerr == nil {
+		err = cachedProbe(cacheDir, "runc-"+key, probe, func(error) bool { return true })
+	} else {
+		err = probe()
+	}
+	if err != nil {
+		return err
+	}
+	if err := IDMappable(dir, cacheDir); err != nil {
+		return fmt.Errorf("containerd's root %s: %w", dir, err)
+	}
+	return nil
+}
+
+// runcKey names what runc's answer depends on: the boot and the binary
+// (path, inode, size, change time).
+func runcKey(runcPath string) (string, error) {
+	boot, err := bootID()
+	if err != nil {
+		return "", err
+	}
+	var r unix.Stat_t
+	if err := unix.Stat(runcPath, &r); err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%d:%d:%d:%d.%d", boot, runcPath, r.Dev, r.Ino, r.Size, r.Ctim.Sec, r.Ctim.Nsec)
+	return hex.EncodeToString(h.Sum(nil))[:24], nil
+}
+
+func bootID() (string, error) {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	return strings.TrimSpace(string(b)), err
+}
+
+// probeCache holds this process's answers (key → error, nil: supported).
+var probeCache sync.Map
+
+// cachedProbe returns the answer to probe kept for key: in this process,
+// else in cacheDir (file support-<key>: empty for yes, the reason for no),
+// else probe's, which is kept when keep says it is an answer (not a failure
+// to ask).
+func cachedProbe(cacheDir, key string, probe func() error, keep func(error) bool) error {
+	if v, ok := probeCache.Load(key); ok {
+		err, _ := v.(error)
+		return err
+	}
 	cache := filepath.Join(cacheDir, "support-"+key)
-	if kerr == nil && cacheDir != "" {
+	if cacheDir != "" {
 		if b, err := os.ReadFile(cache); err == nil {
-			if len(b) == 0 {
-				return nil
+			var answer error
+			if len(b) > 0 {
+				answer = errors.New(string(b))
 			}
-			return errors.New(string(b))
+			probeCache.Store(key, answer)
+			return answer
 		}
 	}
-	err = runcIDMap(path)
-	if err == nil {
-		if err = kernelIDMap(dir); err != nil {
-			err = fmt.Errorf("containerd's root %s: %w", dir, err)
-		}
+	err := probe()
+	if !keep(err) {
+		return err
 	}
-	if kerr == nil && cacheDir != "" {
-		msg := ""
+	probeCache.Store(key, err)
+	if cacheDir != "" && os.MkdirAll(cacheDir, 0o700) == nil {
+		var msg string
 		if err != nil {
 			msg = err.Error()
 		}
-		if os.MkdirAll(cacheDir, 0o700) == nil {
-			tmp := fmt.Sprintf("%s.%d", cache, os.Getpid())
-			if os.WriteFile(tmp, []byte(msg), 0o600) == nil {
-				os.Rename(tmp, cache)
-			}
+		tmp := fmt.Sprintf("%s.%d", cache, os.Getpid())
+		if os.WriteFile(tmp, []byte(msg), 0o600) == nil {
+			os.Rename(tmp, cache)
 		}
 	}
 	return err
 }
 
-// probeKey names what a probe's answer depends on: the boot (kernel), the
-// runc binary (path, inode, size, change time) and the file system of dir.
-func probeKey(runcPath, dir string) (string, error) {
-	boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
-	if err != nil {
-		return "", err
-	}
-	var r, d unix.Stat_t
-	if err := unix.Stat(runcPath, &r); err != nil {
-		return "", err
-	}
-	if err := unix.Stat(dir, &d); err != nil {
-		return "", err
-	}
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%d:%d:%d:%d.%d\x00%d", strings.TrimSpace(string(boot)), runcPath, r.Dev, r.Ino, r.Size, r.Ctim.Sec, r.Ctim.Nsec, d.Dev)
-	return hex.EncodeToString(h.Sum(nil))[:24], nil
-}
-
-var featureCache sync.Map // binary path → error (nil: supported)
-
 // runcIDMap asks runc whether it idmaps mounts (runc ≥ 1.2 built with it).
 func runcIDMap(path string) error {
-	if v, ok := featureCache.Load(path); ok {
-		err, _ := v.(error)
-		return err
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, path, "features").Output()
@@ -123,26 +144,6 @@ func runcIDMap(path string) error {
 			err = fmt.Errorf("OCI runtime %s does not support idmapped mounts (`runc features`: linux.mountExtensions.idmap.enabled is not true)", path)
 		}
 	}
-	featureCache.Store(path, err)
-	return err
-}
-
-var kernelCache sync.Map // device of dir → error
-
-// kernelIDMap idmaps a detached clone of the mount holding dir with a
-// throwaway user namespace: what containerd does to every overlay lower
-// directory of an idmapped root file system.
-func kernelIDMap(dir string) error {
-	var st unix.Stat_t
-	if err := unix.Stat(dir, &st); err != nil {
-		return fmt.Errorf("probing idmapped mounts on %s: %w", dir, err)
-	}
-	if v, ok := kernelCache.Load(st.Dev); ok {
-		err, _ := v.(error)
-		return err
-	}
-	err := probeIDMap(dir)
-	kernelCache.Store(st.Dev, err)
 	return err
 }
 
@@ -286,46 +287,14 @@ func IDMappable(path, cacheDir string) error {
 	if err := unix.Statfs(path, &sfs); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	boot, err := bootID()
 	if err != nil {
 		return err
-	}
-	key := fmt.Sprintf("fs-%x-%s", sfs.Type, strings.TrimSpace(string(boot)))
-	if v, ok := fsCache.Load(key); ok {
-		err, _ := v.(error)
-		return err
-	}
-	cache := filepath.Join(cacheDir, "support-"+key)
-	if cacheDir != "" {
-		if b, err := os.ReadFile(cache); err == nil {
-			if len(b) == 0 {
-				fsCache.Store(key, nil)
-				return nil
-			}
-			err := errors.New(string(b))
-			fsCache.Store(key, err)
-			return err
-		}
-	}
-	err = probeIDMap(path)
-	var msg string
-	if err != nil {
-		msg = err.Error()
 	}
 	// a probe that could not clone the mount says nothing of the type
-	if err == nil || strings.Contains(msg, "cannot idmap") {
-		fsCache.Store(key, err)
-		if cacheDir != "" && os.MkdirAll(cacheDir, 0o700) == nil {
-			tmp := fmt.Sprintf("%s.%d", cache, os.Getpid())
-			if os.WriteFile(tmp, []byte(msg), 0o600) == nil {
-				os.Rename(tmp, cache)
-			}
-		}
-	}
-	return err
+	return cachedProbe(cacheDir, fmt.Sprintf("fs-%x-%s", sfs.Type, boot), func() error { return probeIDMap(path) },
+		func(err error) bool { return err == nil || strings.Contains(err.Error(), "cannot idmap") })
 }
-
-var fsCache sync.Map // "fs-<magic>-<boot>" → error
 
 // MountSysfs mounts, at target (an empty directory the caller made), a new
 // read-only sysfs instance of the network namespace at netns, as the node's

@@ -35,8 +35,8 @@ func TestUserNamespacesProbeAndCache(t *testing.T) {
 		t.Fatalf("a runc with idmapped mounts on this kernel: %v", err)
 	}
 	entries, _ := os.ReadDir(cache)
-	if len(entries) != 1 || !strings.HasPrefix(entries[0].Name(), "support-") {
-		t.Fatalf("cache %v: want one support- file", entries)
+	if len(entries) != 2 || !strings.HasPrefix(entries[0].Name(), "support-fs-") || !strings.HasPrefix(entries[1].Name(), "support-runc-") {
+		t.Fatalf("cache %v: want the answers for the file system and for runc", entries)
 	}
 	no := &runtimeclass.Class{}
 	no.Runtime, no.BinaryName = "runc", fakeRunc(t, false)
@@ -44,8 +44,9 @@ func TestUserNamespacesProbeAndCache(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "does not support idmapped mounts") || !strings.Contains(err.Error(), no.BinaryName) {
 		t.Fatalf("a runc without idmapped mounts: %v", err)
 	}
-	// the answer is cached per runc binary: a second call reads it back
-	featureCache.Delete(no.BinaryName)
+	// the answer is cached per runc binary: a second call (another shim
+	// process: nothing in memory) reads it back
+	probeCache.Clear()
 	if err2 := UserNamespaces(no, t.TempDir(), cache); err2 == nil || err2.Error() != err.Error() {
 		t.Fatalf("cached answer %v, want %v", err2, err)
 	}

@@ -72,6 +72,15 @@ func newDecision(ctx context.Context, event string, class *runtimeclass.Class, i
 	return d
 }
 
+// refuseWith turns an allowed decision into the refusal of violations a
+// later step found (pinning, the user namespace), for the same request.
+func (d *decision) refuseWith(ctx context.Context, class *runtimeclass.Class, spec *specs.Spec, vs []policy.Violation) {
+	r := d.record
+	nd := newDecision(ctx, r.Event, class, r.ID, r.ExecID, spec, r.Subject, vs, nil)
+	nd.in = d.in
+	*d = *nd
+}
+
 // request is what one Start, Create or check evaluation judges besides the
 // class: the container, its bundle and spec, the pod sandbox it belongs to
 // and the stdio the shim would open for it.
@@ -127,10 +136,7 @@ func pinSources(ctx context.Context, class *runtimeclass.Class, d *decision, bun
 		return nil, err
 	}
 	if len(vs) > 0 {
-		r := d.record
-		nd := newDecision(ctx, r.Event, class, r.ID, r.ExecID, d.in.Spec, r.Subject, vs, nil)
-		nd.in = d.in
-		*d = *nd
+		d.refuseWith(ctx, class, d.in.Spec, vs)
 		return nil, nil
 	}
 	d.record.Changes = append(d.record.Changes, changes...)

@@ -71,7 +71,7 @@ func (u *usernsState) unstage() {
 	u.sysfs = ""
 }
 
-// containerRoot returns the host ID container ID id maps to, or false.
+// hostID returns the host ID container ID id maps to, or false.
 func hostID(ms []specs.LinuxIDMapping, id uint32) (uint32, bool) {
 	for _, m := range ms {
 		if id >= m.ContainerID && uint64(id) < uint64(m.ContainerID)+uint64(m.Size) {
@@ -89,6 +89,25 @@ func mapsHostRoot(ms []specs.LinuxIDMapping) bool {
 		}
 	}
 	return false
+}
+
+// hostRootViolation is the refusal of a spec's own user namespace whose UID
+// or GID mappings cover host ID 0, and whether there is one.
+func hostRootViolation(spec *specs.Spec) (policy.Violation, bool) {
+	uids, gids := spec.Linux.UIDMappings, spec.Linux.GIDMappings
+	return policy.Violation{Check: UsernsCheckID, Field: "linux.uidMappings", Value: fmt.Sprint(uids),
+		Reason: "the container's user namespace maps host ID 0: container root (or another container ID) would be host root; map container IDs to an unprivileged host range"}, mapsHostRoot(uids) || mapsHostRoot(gids)
+}
+
+// idMappings are a spec's UID and GID mappings, each with its field.
+func idMappings(spec *specs.Spec) []struct {
+	field string
+	ms    []specs.LinuxIDMapping
+} {
+	return []struct {
+		field string
+		ms    []specs.LinuxIDMapping
+	}{{"linux.uidMappings", spec.Linux.UIDMappings}, {"linux.gidMappings", spec.Linux.GIDMappings}}
 }
 
 func hasUserNS(s *specs.Spec) (specs.LinuxNamespace, bool) {
@@ -121,11 +140,7 @@ func (s *service) userNamespace(ctx context.Context, class *runtimeclass.Class, 
 	ns, _ := namespaces.Namespace(ctx)
 	owner := userns.Owner{Key: userns.Key(ns, r.ID), Bundle: r.Bundle, Pod: in.PodUID(), Shim: os.Getpid(), ShimStart: shimStart()}
 	refuse := func(field, value, reason string) (*usernsState, error) {
-		rec := d.record
-		nd := newDecision(ctx, rec.Event, class, rec.ID, rec.ExecID, spec, rec.Subject,
-			[]policy.Violation{{Check: UsernsCheckID, Field: field, Value: value, Reason: reason}}, nil)
-		nd.in = d.in
-		*d = *nd
+		d.refuseWith(ctx, class, spec, []policy.Violation{{Check: UsernsCheckID, Field: field, Value: value, Reason: reason}})
 		return nil, nil
 	}
 	note := func(field string, from, to any) {
@@ -204,16 +219,9 @@ func (s *service) userNamespace(ctx context.Context, class *runtimeclass.Class, 
 	// anything runs.
 	private := privateMounts(d, spec)
 	unmappable := map[string]bool{}
-	// a destination with a mount that must be idmapped is never left
-	// unmapped (the mounts are named by destination)
-	unmappableDenied := map[string]bool{}
-	seen := map[string]bool{}
-	for _, m := range spec.Mounts {
-		if seen[m.Destination] {
-			unmappableDenied[m.Destination] = true
-		}
-		seen[m.Destination] = true
-	}
+	// mounts are named by destination: a destination two mounts share is
+	// never left unmapped (one of them may need the mapping)
+	shared := sharedDestinations(spec)
 	if a, err := class.Allocator(); err == nil {
 		for _, m := range spec.Mounts {
 			if !harden.IsBindMount(m) || m.UIDMappings != nil || private[m.Destination] != "" {
@@ -222,7 +230,7 @@ func (s *service) userNamespace(ctx context.Context, class *runtimeclass.Class, 
 			err := sandbox.IDMappable(m.Source, a.Dir)
 			switch {
 			case err == nil || errors.Is(err, os.ErrNotExist):
-			case policy.ReadOnlyMount(m) && !unmappableDenied[m.Destination]:
+			case policy.ReadOnlyMount(m) && !shared[m.Destination]:
 				unmappable[m.Destination] = true
 			default:
 				s.releaseUserns(ctx, class, st)
@@ -316,19 +324,26 @@ func privateMounts(d *decision, spec *specs.Spec) map[string]string {
 	if d.in == nil {
 		return out
 	}
-	dests := map[string]int{}
-	for _, m := range spec.Mounts {
-		dests[m.Destination]++
-	}
+	shared := sharedDestinations(spec)
 	for _, pm := range policy.PodPrivateMounts(d.in) {
 		// by destination, so only where one mount has it (a second mount
 		// there is judged, and idmapped, on its own)
-		if pm.Real != "" && dests[pm.Destination] == 1 &&
+		if pm.Real != "" && !shared[pm.Destination] &&
 			slices.ContainsFunc(spec.Mounts, func(m specs.Mount) bool { return m.Destination == pm.Destination && m.Source == pm.Source }) {
 			out[pm.Destination] = pm.Real
 		}
 	}
 	return out
+}
+
+// sharedDestinations returns the destinations more than one mount has.
+func sharedDestinations(spec *specs.Spec) map[string]bool {
+	seen, shared := map[string]bool{}, map[string]bool{}
+	for _, m := range spec.Mounts {
+		shared[m.Destination] = seen[m.Destination]
+		seen[m.Destination] = true
+	}
+	return shared
 }
 
 // givePrivateMounts gives the pod's own writable storage to the pod's IDs:
@@ -425,9 +440,8 @@ func (s *service) ownUserNamespace(ctx context.Context, class *runtimeclass.Clas
 		return refuse("linux.uidMappings", "absent",
 			"the container's user namespace comes without its UID or GID mappings (runc would take those of the namespace it joins, whatever they map); send them with it, as containerd's CRI does")
 	}
-	if mapsHostRoot(uids) || mapsHostRoot(gids) {
-		return refuse("linux.uidMappings", fmt.Sprint(uids),
-			"the container's user namespace maps host ID 0: container root (or another container ID) would be host root; map container IDs to an unprivileged host range")
+	if v, maps := hostRootViolation(spec); maps {
+		return refuse(v.Field, v.Value, v.Reason)
 	}
 	ns := harden.UserNamespace{UIDMappings: uids, GIDMappings: gids, Path: own.Path}
 	if in.IsCRI() && !in.IsSandbox() {
@@ -459,10 +473,7 @@ func (s *service) ownUserNamespace(ctx context.Context, class *runtimeclass.Clas
 	// window, where they are recorded and allocation steers clear of them.
 	// A pod's mapping may not be larger than maxOwnMapping IDs: it would
 	// hold ranges other pods need.
-	for _, f := range []struct {
-		field string
-		ms    []specs.LinuxIDMapping
-	}{{"linux.uidMappings", uids}, {"linux.gidMappings", gids}} {
+	for _, f := range idMappings(spec) {
 		for _, m := range f.ms {
 			if m.Size > maxOwnMapping {
 				return refuse(f.field, fmt.Sprint(f.ms), fmt.Sprintf("maps %d IDs; a pod's user namespace may map at most %d (kubelet maps 65536)", m.Size, maxOwnMapping))
@@ -474,10 +485,7 @@ func (s *service) ownUserNamespace(ctx context.Context, class *runtimeclass.Clas
 	}
 	// UIDs and GIDs alike: a pod sharing another's group IDs shares its
 	// group-accessible files.
-	for _, f := range []struct {
-		field string
-		ms    []specs.LinuxIDMapping
-	}{{"linux.uidMappings", uids}, {"linux.gidMappings", gids}} {
+	for _, f := range idMappings(spec) {
 		for _, m := range f.ms {
 			if err := a.Record(owner, userns.Range{Base: m.HostID, Size: m.Size}); err != nil {
 				if rerr := a.Release(owner); rerr != nil {
@@ -670,16 +678,10 @@ func previewUserns(ctx context.Context, class *runtimeclass.Class, d *decision, 
 		return nil
 	}
 	in := &policy.Input{Spec: spec}
-	refuse := func(v policy.Violation) {
-		rec := d.record
-		nd := newDecision(ctx, rec.Event, class, rec.ID, rec.ExecID, spec, rec.Subject, []policy.Violation{v}, nil)
-		nd.in = d.in
-		*d = *nd
-	}
+	refuse := func(v policy.Violation) { d.refuseWith(ctx, class, spec, []policy.Violation{v}) }
 	if _, ok := hasUserNS(spec); ok {
-		if mapsHostRoot(spec.Linux.UIDMappings) || mapsHostRoot(spec.Linux.GIDMappings) {
-			refuse(policy.Violation{Check: UsernsCheckID, Field: "linux.uidMappings", Value: fmt.Sprint(spec.Linux.UIDMappings),
-				Reason: "the container's user namespace maps host ID 0: container root (or another container ID) would be host root; map container IDs to an unprivileged host range"})
+		if v, maps := hostRootViolation(spec); maps {
+			refuse(v)
 		}
 		return nil
 	}
