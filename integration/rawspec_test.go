@@ -296,6 +296,9 @@ func TestRawRuntimeOptionsCannotRelaxThePinnedClass(t *testing.T) {
 		{"inline class: another audit log", body("audit_log = \"/tmp/elsewhere.log\"\n"), []string{"pinned", `"audit_log"`}},
 		{"inline class: another runtime binary", body(fmt.Sprintf("binary_name = %q\n", evil)), []string{"pinned", `"binary_name"`}},
 		{"inline class: unpinned", body("pinned = false\n"), []string{"pinned", `"pinned"`}},
+		{"inline class: no user namespace", body("user_namespace = \"off\"\n"), []string{"pinned", `"user_namespace"`}},
+		{"inline class: another ID allocator", body("[userns]\nstate_dir = \"/tmp/elsewhere\"\n"), []string{"pinned", `"userns.state_dir"`}},
+		{"inline class: another ID window", body("[userns]\nfirst_id = 65536\nranges = 8192\n"), []string{"pinned", `"userns.first_id"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := rawContainer(t, ctx, tc.opts, oci.WithPrivileged)
