@@ -4,11 +4,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
+	"os/exec"
 	"strings"
 	"testing"
-
-	"golang.org/x/sys/unix"
+	"time"
 
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/runtimeclass"
 )
@@ -100,21 +99,19 @@ func TestInNetnsLeavesTheProcessAlone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// a new network namespace, held by a thread of its own
-	ready, release := make(chan string), make(chan struct{})
-	go func() {
-		runtime.LockOSThread()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			ready <- ""
-			return
+	// a new network namespace, held by a process of its own (a thread of
+	// this one could be the main thread: the very mistake under test)
+	holder := exec.Command("unshare", "--net", "sleep", "30")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { holder.Process.Kill(); holder.Wait() }()
+	path := fmt.Sprintf("/proc/%d/ns/net", holder.Process.Pid)
+	for i := 0; i < 100; i++ {
+		if ns, _ := os.Readlink(path); ns != "" && ns != before {
+			break
 		}
-		ready <- fmt.Sprintf("/proc/%d/task/%d/ns/net", unix.Getpid(), unix.Gettid())
-		<-release
-	}()
-	path := <-ready
-	defer close(release)
-	if path == "" {
-		t.Fatal("unshare CLONE_NEWNET failed")
+		time.Sleep(10 * time.Millisecond)
 	}
 	pod, _ := os.Readlink(path)
 	for i := 0; i < 50; i++ {
