@@ -13,7 +13,7 @@ LAB        := integration/lab/lab.sh
 BIN        := bin/containerd-shim-hardened-v2
 export LAB_DIR ?= $(CURDIR)/.lab
 
-.PHONY: all build unit vet lab-install lab-build lab-up lab-down lab-status integration critest k8s-build k8s-smoke test demo clean
+.PHONY: all build unit vet lab-install lab-build lab-up lab-down lab-status integration critest k8s-build k8s-smoke installer-image test demo demo-k8s clean
 
 all: build
 
@@ -53,13 +53,26 @@ integration:
 critest:
 	integration/run-critest.sh
 
-# A single-node Kubernetes (kubelet v1.37.2) on the running lab: the same pod
-# under the hardened class and runc, and a refused one (integration/lab/k8s.sh).
+# A single-node Kubernetes (kubelet v1.37.2) on the running lab: the node
+# installer (deploy/installer) installs the shim, the workload tests run, the
+# installer uninstalls it (integration/lab/k8s.sh).
 k8s-build:
 	integration/lab/k8s.sh build
 
 k8s-smoke: k8s-build
-	integration/lab/k8s.sh up && integration/lab/k8s.sh smoke; rc=$$?; integration/lab/k8s.sh down; exit $$rc
+	integration/lab/k8s.sh up && integration/lab/k8s.sh test; rc=$$?; integration/lab/k8s.sh down; exit $$rc
+
+# The node installer image (deploy/installer), as a docker-archive tarball for
+# a fleet's registry: bin/node-installer.tar (kubectl comes from k8s-build).
+installer-image: lab-build k8s-build
+	$(LAB_DIR)/bin/labimages installer --shim $(LAB_DIR)/bin/containerd-shim-hardened-v2 \
+		--kubectl $(LAB_DIR)/bin/kubectl --script deploy/installer/hardened-node-installer.sh --out bin --cache $(LAB_DIR)/images-cache
+
+# make demo's Kubernetes half: a workload owner's view on a real kubelet, after
+# the installer put the shim on the node (builds Kubernetes: ~9 min cold).
+demo-k8s: lab-up k8s-build
+	integration/lab/k8s.sh up && integration/lab/k8s.sh install && integration/lab/k8s.sh demo; rc=$$?; \
+		integration/lab/k8s.sh down; $(LAB) down; exit $$rc
 
 # Everything, on a fresh machine: the lab comes up, all suites run, the lab is
 # torn down whatever happened.

@@ -225,6 +225,21 @@ func definitionLayer(d Definition, root *busyboxRoot, tools map[string][]byte) (
 			if err := l.Dir(f.Path, mode, f.UID, f.GID); err != nil {
 				return nil, err
 			}
+		case f.HostPath != "":
+			data, err := os.ReadFile(f.HostPath)
+			if err != nil {
+				return nil, fmt.Errorf("file %s: %w", f.Path, err)
+			}
+			mode := f.Mode
+			if mode == 0 {
+				mode = 0o644
+				if st, err := os.Stat(f.HostPath); err == nil && st.Mode()&0o111 != 0 {
+					mode = 0o755
+				}
+			}
+			if err := l.File(f.Path, data, mode, f.UID, f.GID); err != nil {
+				return nil, err
+			}
 		case f.Tool != "":
 			mode := f.Mode
 			if mode == 0 {

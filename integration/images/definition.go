@@ -49,6 +49,8 @@ type File struct {
 	Content string
 	// Tool installs one of the Go stand-ins (ToolPause, ToolWebserver, ...) at Path.
 	Tool string
+	// HostPath copies a file of the build machine (read at build time) to Path.
+	HostPath string
 }
 
 // Account is a user the image adds to /etc/passwd. Accounts need the Busybox base.
@@ -259,10 +261,19 @@ func (d Definition) validate() error {
 		if f.Tool != "" && !slices.Contains(toolNames, f.Tool) {
 			fail("file %s: unknown tool %q (known: %v)", f.Path, f.Tool, toolNames)
 		}
-		if f.Tool != "" && f.Content != "" {
-			fail("file %s has both content and a tool", f.Path)
+		sources := 0
+		for _, set := range []bool{f.Tool != "", f.Content != "", f.HostPath != ""} {
+			if set {
+				sources++
+			}
 		}
-		if f.Mode.IsDir() && (f.Tool != "" || f.Content != "") {
+		if sources > 1 {
+			fail("file %s has more than one of content, a tool and a host path", f.Path)
+		}
+		if f.HostPath != "" && !path.IsAbs(f.HostPath) {
+			fail("file %s: host path %q is not absolute", f.Path, f.HostPath)
+		}
+		if f.Mode.IsDir() && sources > 0 {
 			fail("directory %s cannot have content", f.Path)
 		}
 		if f.Mode&^(tarModeBits|fs.ModeDir) != 0 {

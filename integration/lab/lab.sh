@@ -111,6 +111,8 @@ APT_PACKAGES=(
 	procps           # ps for status
 	jq               # report parsing (critest summary, critest-compare)
 	ca-certificates  # Go module proxy over https
+	uidmap           # getsubids: the lab kubelet's subordinate IDs (k8s.sh)
+	openssl          # the lab Kubernetes node's PKI (k8s.sh)
 )
 
 # ---------------------------------------------------------------------------
@@ -1056,7 +1058,7 @@ cmd_down() {
 	log "bringing lab '$LAB_NAME' down"
 	# a Kubernetes node on top of the lab (k8s.sh up) goes first: its kubelet
 	# and control plane, by PID
-	if [[ -d $LAB_RUN/k8s && -f $LAB_ENV ]]; then
+	if [[ (-d $LAB_RUN/k8s || -d $LAB_RUN/node) && -f $LAB_ENV ]]; then
 		"$REPO/integration/lab/k8s.sh" down || warn "k8s.sh down failed"
 	fi
 

@@ -19,6 +19,9 @@
 //
 // save writes one docker-archive tarball per image to DIR, for "ctr images import".
 //
+// installer builds the node installer image (deploy/installer) from the given files and pushes
+// it to a registry or saves it as a docker-archive tarball.
+//
 // list prints every served reference, one per line; -l adds the registry path and image name,
 // --unservable prints the references critest needs that cannot be served, with the reason.
 package main
@@ -60,6 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = save(args[1:], stdout, stderr)
 	case "list":
 		err = list(args[1:], stdout, stderr)
+	case "installer":
+		err = installer(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0
@@ -88,6 +93,7 @@ func usage(w io.Writer) {
   labimages serve --addr 127.0.0.1:5000 [--pidfile F] [--ready-file F] [--log-requests] [build flags]
   labimages save  --out DIR [build flags]
   labimages list  [-l] [--unservable]
+  labimages installer --shim F --kubectl F --script F [--ref REF] (--push ADDR | --out DIR) [build flags]
 build flags: [--cache DIR] [--busybox PATH] [--go CMD]
 `)
 }
@@ -106,6 +112,10 @@ func (b *buildFlags) register(fs *flag.FlagSet) {
 }
 
 func (b *buildFlags) buildAll(ctx context.Context, stderr io.Writer) ([]images.Built, error) {
+	return b.build(ctx, stderr, images.Catalog())
+}
+
+func (b *buildFlags) build(ctx context.Context, stderr io.Writer, defs []images.Definition) ([]images.Built, error) {
 	builder, err := images.NewBuilder(images.Options{
 		CacheDir: b.cache,
 		Busybox:  b.busybox,
@@ -117,7 +127,7 @@ func (b *buildFlags) buildAll(ctx context.Context, stderr io.Writer) ([]images.B
 	if err != nil {
 		return nil, err
 	}
-	return builder.BuildAll(ctx, images.Catalog())
+	return builder.BuildAll(ctx, defs)
 }
 
 func parseFlags(fs *flag.FlagSet, args []string) error {
@@ -237,6 +247,50 @@ func save(args []string, stdout, stderr io.Writer) error {
 	built, err := bf.buildAll(ctx, stderr)
 	if err != nil {
 		return err
+	}
+	archives, err := images.Save(*out, built)
+	if err != nil {
+		return err
+	}
+	for _, a := range archives {
+		fmt.Fprintf(stdout, "%s\t%s\n", a.Path, strings.Join(a.Refs, ","))
+	}
+	return nil
+}
+
+func installer(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("installer", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var files images.InstallerFiles
+	fs.StringVar(&files.Shim, "shim", "", "the containerd-shim-hardened-v2 binary (required)")
+	fs.StringVar(&files.Kubectl, "kubectl", "", "a static kubectl binary (required)")
+	fs.StringVar(&files.Script, "script", "", "deploy/installer/hardened-node-installer.sh (required)")
+	ref := fs.String("ref", images.InstallerRef, "image reference")
+	push := fs.String("push", "", "registry address (host:port) to push to")
+	out := fs.String("out", "", "directory to write the docker-archive tarball to")
+	var bf buildFlags
+	bf.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if files.Shim == "" || files.Kubectl == "" || files.Script == "" || (*push == "") == (*out == "") {
+		fmt.Fprintln(stderr, "labimages installer: --shim, --kubectl, --script and one of --push, --out are required")
+		return errUsage
+	}
+	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
+	files = images.InstallerFiles{Shim: abs(files.Shim), Kubectl: abs(files.Kubectl), Script: abs(files.Script)}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, buildTimeout)
+	defer cancel()
+	built, err := bf.build(ctx, stderr, []images.Definition{images.Installer(files, *ref)})
+	if err != nil {
+		return err
+	}
+	if *push != "" {
+		return images.Push(ctx, *push, built, func(p images.Pushed) {
+			fmt.Fprintf(stdout, "%s\t%s/%s@%s\n", p.Ref, *push, p.Target.Path(), p.Digest)
+		})
 	}
 	archives, err := images.Save(*out, built)
 	if err != nil {
