@@ -84,72 +84,16 @@ cmd_build() {
 # ---------------------------------------------------------------------------
 write_node_config() {
 	mkdir -p "${NCFG%/*}" "$N/etc/cdi" "$N/tmp" "$N/var/lib/containerd" "$NR"
-	cat >"$NCFG" <<EOF
-# the lab Kubernetes node's containerd (integration/lab/k8s.sh up): runc only; the node
-# installer (deploy/installer) adds the hardened classes through imports
-version = 3
-root = "$N/var/lib/containerd"
-state = "$NR/containerd"
-temp = "$N/tmp"
-
-[grpc]
-  address = "$NSOCK"
-
-[ttrpc]
-  address = "$NSOCK.ttrpc"
-
-[plugins]
-  [plugins.'io.containerd.cri.v1.images']
-    snapshotter = "overlayfs"
-    [plugins.'io.containerd.cri.v1.images'.pinned_images]
-      sandbox = "$LAB_SANDBOX_IMAGE"
-    [plugins.'io.containerd.cri.v1.images'.registry]
-      config_path = "$LAB_HOSTS_DIR"
-  [plugins.'io.containerd.cri.v1.runtime']
-    restrict_oom_score_adj = true
-    netns_mounts_under_state_dir = true
-    cdi_spec_dirs = ["$N/etc/cdi"]
-    [plugins.'io.containerd.cri.v1.runtime'.containerd]
-      default_runtime_name = "runc"
+	C_WHAT="the lab Kubernetes node's containerd (k8s.sh up): runc only; the node installer adds the hardened classes through imports" \
+		C_ROOT=$N/var/lib/containerd C_STATE=$NR/containerd C_TEMP=$N/tmp C_SOCK=$NSOCK \
+		C_SHIM_SOCKETS=$NODE_SHIM_SOCKETS C_CDI=$N/etc/cdi C_OPT=$N/opt/containerd C_STREAM_PORT=10011 \
+		C_NRI_SOCK=$NR/nri.sock C_IMPORTS="" "$LAB" containerd-config >"$NCFG" <<EOF
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
         runtime_type = "io.containerd.runc.v2"
         [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
           BinaryName = "$LAB_RUNC"
           Root = "$NODE_RUNC_ROOT"
           SystemdCgroup = false
-    [plugins.'io.containerd.cri.v1.runtime'.cni]
-      bin_dirs = ["$LAB_CNI_BIN_DIR"]
-      conf_dir = "$LAB_CNI_CONF_DIR"
-      max_conf_num = 1
-  [plugins.'io.containerd.grpc.v1.cri']
-    stream_server_address = "127.0.0.1"
-    stream_server_port = "10011"
-  [plugins.'io.containerd.grpc.v1.grpc']
-    address = "$NSOCK"
-  [plugins.'io.containerd.shim.v1.manager']
-    socket_dir = "$NODE_SHIM_SOCKETS"
-  [plugins.'io.containerd.nri.v1.nri']
-    socket_path = "$NR/nri.sock"
-    plugin_path = "$N/opt/nri/plugins"
-    plugin_config_path = "$N/etc/nri/conf.d"
-  [plugins.'io.containerd.internal.v1.opt']
-    path = "$N/opt/containerd"
-  [plugins.'io.containerd.transfer.v1.local']
-    config_path = "$LAB_HOSTS_DIR"
-  [plugins.'io.containerd.image-verifier.v1.bindir']
-    bin_dir = "$N/opt/containerd/image-verifier/bin"
-
-[stream_processors]
-  [stream_processors.'io.containerd.ocicrypt.decoder.v1.tar']
-    accepts = ['application/vnd.oci.image.layer.v1.tar+encrypted']
-    returns = 'application/vnd.oci.image.layer.v1.tar'
-    path = 'ctd-decoder'
-    args = ['--decryption-keys-path', '$N/etc/containerd/ocicrypt/keys']
-  [stream_processors.'io.containerd.ocicrypt.decoder.v1.tar.gzip']
-    accepts = ['application/vnd.oci.image.layer.v1.tar+gzip+encrypted']
-    returns = 'application/vnd.oci.image.layer.v1.tar+gzip'
-    path = 'ctd-decoder'
-    args = ['--decryption-keys-path', '$N/etc/containerd/ocicrypt/keys']
 EOF
 	# the lab node's `systemctl restart containerd`, for the installer (RESTART_COMMAND): it runs
 	# in the installer's container (hostPID, the host's / at $HOST_ROOT), stops containerd and
@@ -518,7 +462,7 @@ cmd_install() {
 	ov=$(write_overlay)
 	sha256sum "$NCFG" >"$K/config.sha256"
 	kubectl_ apply -k "$REPO/deploy/installer/access" >/dev/null
-	apply_k "$ov"
+	apply -k "$ov"
 	kubectl_ label node "$NODE" hardened-runtime.io/install=true --overwrite >/dev/null
 	for _ in $(seq 600); do installed && break; sleep 0.2; done
 	installed || { kubectl_ -n hardened-runtime-system logs ds/hardened-node-installer >&2 || true; die "the installer did not label the node ready"; }
@@ -565,7 +509,7 @@ cmd_uninstall() {
 	kubectl_ delete -k "$REPO/deploy/installer/access" --wait=true --timeout=120s >/dev/null
 	kubectl_ label node "$NODE" hardened-runtime.io/install- >/dev/null
 	# a pod of the class now has no node
-	apply "$REPO/integration/k8s/manifests/after-uninstall.yaml"
+	apply -f "$REPO/integration/k8s/manifests/after-uninstall.yaml"
 	for _ in $(seq 50); do
 		[[ $(kubectl_ -n after-uninstall get pod app -o jsonpath='{.status.conditions[?(@.type=="PodScheduled")].reason}') == Unschedulable ]] && break
 		sleep 0.2
@@ -576,28 +520,16 @@ cmd_uninstall() {
 	kubectl_ delete namespace after-uninstall --wait=true --timeout=60s >/dev/null
 }
 
-# apply_k DIR: kubectl apply -k, again while a new namespace's default service account does
-# not exist yet (bounded).
-apply_k() {
+# apply -f FILE | -k DIR: kubectl apply, again while a new namespace's default service account
+# does not exist yet (bounded).
+apply() {
 	for _ in $(seq 30); do
-		kubectl_ apply -k "$1" >/dev/null 2>"$K/apply.err" && return 0
+		kubectl_ apply "$1" "$2" >/dev/null 2>"$K/apply.err" && return 0
 		grep -q 'not found' "$K/apply.err" || break
 		sleep 1
 	done
 	cat "$K/apply.err" >&2
-	die "kubectl apply -k $1"
-}
-
-# apply FILE: kubectl apply, again while a new namespace's default service
-# account does not exist yet (bounded).
-apply() {
-	for _ in $(seq 30); do
-		kubectl_ apply -f "$1" >/dev/null 2>"$K/apply.err" && return 0
-		grep -q 'serviceaccount "default" not found' "$K/apply.err" || break
-		sleep 1
-	done
-	cat "$K/apply.err" >&2
-	die "kubectl apply -f $1"
+	die "kubectl apply $1 $2"
 }
 
 # node_inventory: what the node's containerd, runc, shims, kubelet and the shim's allocator
@@ -631,7 +563,7 @@ refusal_events() {
 smoke_refused() {
 	local before after pod want ev n t0 sandbox
 	before=$(node_inventory)
-	apply "$REPO/integration/k8s/manifests/refused.yaml"
+	apply -f "$REPO/integration/k8s/manifests/refused.yaml"
 	kubectl_ -n smoke-privileged wait --for=condition=Ready pod/privileged-runc pod/hostpath-runc pod/hostnetwork-runc --timeout=120s >/dev/null ||
 		{ kubectl_ -n smoke-privileged describe pods >&2; die "the runc counterparts of the refused pods do not run"; }
 	log "without runtimeClassName the same pods run under runc: privileged, hostPath /etc ($(kubectl_ -n smoke-privileged logs hostpath-runc | head -1)), hostNetwork"
@@ -708,7 +640,7 @@ cmd_smoke() {
 	local t0 uidmap pod ip out
 	installed || die "the hardened runtime is not installed on the node: k8s.sh install"
 	t0=$(date +%s.%N)
-	apply "$REPO/integration/k8s/manifests/smoke.yaml"
+	apply -f "$REPO/integration/k8s/manifests/smoke.yaml"
 	kubectl_ -n smoke wait --for=condition=Ready pod/app-hardened pod/app-runc pod/app-hostusers-false --timeout=120s >/dev/null ||
 		{ kubectl_ -n smoke describe pods >&2; die "pods not Ready"; }
 	log "pods under hardened (own and kubelet's user namespace) and runc Ready after $(since "$t0") s"
@@ -727,7 +659,7 @@ cmd_smoke() {
 
 	# a restricted workload with every volume kind, serving its pod port
 	t0=$(date +%s.%N)
-	apply "$REPO/integration/k8s/manifests/workload.yaml"
+	apply -f "$REPO/integration/k8s/manifests/workload.yaml"
 	kubectl_ -n workload rollout status deploy/web --timeout=120s >/dev/null ||
 		{ kubectl_ -n workload describe pods >&2; die "the workload did not become available"; }
 	log "restricted workload (secret, configMap, projected token, downwardAPI, emptyDir on disk and in memory, subPath) available after $(since "$t0") s"

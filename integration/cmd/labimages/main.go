@@ -248,14 +248,7 @@ func save(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	archives, err := images.Save(*out, built)
-	if err != nil {
-		return err
-	}
-	for _, a := range archives {
-		fmt.Fprintf(stdout, "%s\t%s\n", a.Path, strings.Join(a.Refs, ","))
-	}
-	return nil
+	return saveArchives(*out, built, stdout)
 }
 
 func installer(args []string, stdout, stderr io.Writer) error {
@@ -292,7 +285,13 @@ func installer(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "%s\t%s/%s@%s\n", p.Ref, *push, p.Target.Path(), p.Digest)
 		})
 	}
-	archives, err := images.Save(*out, built)
+	return saveArchives(*out, built, stdout)
+}
+
+// saveArchives writes the built images as docker-archive tarballs to dir and prints each path
+// with its references.
+func saveArchives(dir string, built []images.Built, stdout io.Writer) error {
+	archives, err := images.Save(dir, built)
 	if err != nil {
 		return err
 	}
