@@ -154,3 +154,21 @@ func IDMapping(ms []specs.LinuxIDMapping) string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// UnjoinUserNamespace turns a user namespace the spec joins by path into a new one with the
+// same mappings, for backends whose processes cannot join one by path (runsc's gofer is a
+// multi-threaded Go program: setns(CLONE_NEWUSER) fails there). The container's processes
+// then hold the same host IDs through a namespace of their own. A spec whose user namespace
+// has no mappings to recreate it from is left as it is.
+func UnjoinUserNamespace(s *specs.Spec) []Change {
+	if s.Linux == nil || len(s.Linux.UIDMappings) == 0 || len(s.Linux.GIDMappings) == 0 {
+		return nil
+	}
+	for i, ns := range s.Linux.Namespaces {
+		if ns.Type == specs.UserNamespace && ns.Path != "" {
+			s.Linux.Namespaces[i].Path = ""
+			return []Change{{Field: `linux.namespaces["user"].path`, From: ns.Path, To: "new, with the pod's mappings"}}
+		}
+	}
+	return nil
+}

@@ -23,16 +23,17 @@ import (
 type lab struct {
 	env map[string]string
 
-	Address  string // containerd gRPC socket
-	CRI      string // CRI endpoint (unix://...)
-	Run      string // lab run directory
-	Dir      string // lab directory (binaries, caches)
-	State    string // containerd state directory
-	HostsDir string // certs.d directory resolving every registry to the lab registry
-	RuncRoot string // runc root of both handlers
-	ShimPath string // the hardened shim binary containerd runs
-	FIFODir  string // where the tests put stdio FIFOs
-	Bin      string // lab binaries (ctr, crictl)
+	Address   string // containerd gRPC socket
+	CRI       string // CRI endpoint (unix://...)
+	Run       string // lab run directory
+	Dir       string // lab directory (binaries, caches)
+	State     string // containerd state directory
+	HostsDir  string // certs.d directory resolving every registry to the lab registry
+	RuncRoot  string // runc root of both handlers
+	RunscRoot string // runsc root of the runsc and hardened-gvisor handlers
+	ShimPath  string // the hardened shim binary containerd runs
+	FIFODir   string // where the tests put stdio FIFOs
+	Bin       string // lab binaries (ctr, crictl)
 
 	AuditLog        string // the hardened handlers' audit log
 	KubeletRoot     string // the kubelet root the hardened classes are configured with
@@ -92,6 +93,7 @@ func loadLab() (*lab, error) {
 		{&l.State, []string{"CONTAINERD_STATE", "LAB_STATE"}},
 		{&l.HostsDir, []string{"LAB_HOSTS_DIR", "HOSTS_DIR"}},
 		{&l.RuncRoot, []string{"RUNC_ROOT", "LAB_RUNC_ROOT"}},
+		{&l.RunscRoot, []string{"LAB_RUNSC_ROOT"}},
 		{&l.AuditLog, []string{"LAB_HARDENED_AUDIT_LOG"}},
 		{&l.KubeletRoot, []string{"LAB_KUBELET_ROOT"}},
 		{&l.ContainerdRoot, []string{"LAB_CONTAINERD_ROOT"}},

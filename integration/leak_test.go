@@ -73,16 +73,39 @@ func (l *lab) leftovers(ns string, ids ...string) []string {
 		for _, p := range []string{
 			filepath.Join(l.State, "io.containerd.runtime.v2.task", ns, id),
 			filepath.Join(l.RuncRoot, ns, id),
+			filepath.Join(l.RunscRoot, ns, id),
 		} {
 			if _, err := os.Stat(p); err == nil {
 				found = append(found, "state directory: "+p)
 			}
 		}
 		found = append(found, cgroupsNamed(id)...)
+		found = append(found, processesNaming(id)...)
 		for _, e := range l.usernsEntries() {
 			if e.Key == ns+"/"+id {
 				found = append(found, fmt.Sprintf("user namespace IDs %s of %s", e.Range, e.Key))
 			}
+		}
+	}
+	return found
+}
+
+// processesNaming lists processes other than shims whose command line names id: runsc's
+// sandbox, gofer and the stand-ins of a gVisor pod's app containers.
+func processesNaming(id string) []string {
+	var found []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || !bytes.Contains(b, []byte(id)) || bytes.Contains(b, []byte("containerd-shim-hardened-v2\x00-namespace")) ||
+			bytes.HasPrefix(b, []byte(os.Args[0])) {
+			continue
+		}
+		if bytes.Contains(b, []byte("runsc")) || bytes.Contains(b, []byte("containerd-shim-hardened-runsc")) {
+			found = append(found, fmt.Sprintf("process %s: %s", e.Name(), bytes.ReplaceAll(b, []byte{0}, []byte{' '})))
 		}
 	}
 	return found

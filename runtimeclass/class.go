@@ -226,6 +226,9 @@ func (c *Class) fill(bundle string) {
 	if c.BinaryName == "" {
 		c.BinaryName = c.Runtime
 	}
+	if c.Runtime == BackendRunsc && c.Runsc.Platform == "" {
+		c.Runsc.Platform = runscPlatforms[0]
+	}
 	if c.Root == "" {
 		c.Root = filepath.Join(StateDir(bundle), c.Runtime)
 	}

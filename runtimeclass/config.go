@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -28,6 +29,9 @@ const (
 	BackendKata  = "kata"
 )
 
+// runscFlagName is a runsc flag name as written in [runsc] flags.
+var runscFlagName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]*$`)
+
 // DefaultClassName is the class name used in messages when none is configured.
 const DefaultClassName = "hardened"
 
@@ -43,9 +47,12 @@ const maxConfigSize = 1 << 20
 type Config struct {
 	// ClassName names the class in messages and the audit log. Default "hardened".
 	ClassName string `toml:"class_name"`
-	// Runtime selects the sandbox backend. Default and currently only value:
-	// "runc" ("runsc" and "kata" are reserved and refused with a clear error).
+	// Runtime selects the sandbox backend: "runc" (default) or "runsc"
+	// (gVisor; [runsc] holds its settings). "kata" is reserved and refused
+	// with a clear error.
 	Runtime string `toml:"runtime"`
+	// Runsc holds the gVisor backend's settings (runtime = "runsc").
+	Runsc RunscConfig `toml:"runsc"`
 	// BinaryName is the OCI runtime binary, a name looked up in PATH or an
 	// absolute path. Default: the backend's binary ("runc", "runsc").
 	BinaryName string `toml:"binary_name"`
@@ -106,6 +113,40 @@ type Config struct {
 	// carry no class setting.
 	TypeURL    string `toml:"TypeUrl"`
 	ConfigPath string `toml:"ConfigPath"`
+}
+
+// RunscConfig is the [runsc] table.
+type RunscConfig struct {
+	// Platform is gVisor's platform: "systrap" (default) or "ptrace".
+	Platform string `toml:"platform"`
+	// Flags are further runsc global flags, name = value ("net-raw" =
+	// "false"). Names are checked against the flags the runsc binary
+	// reports (runsc flags) when the class is first used; the flags the shim
+	// owns (platform, oci-seccomp, root, log…) and the ones that would let a
+	// spec or the host weaken the sandbox are refused (RunscFlagRefused).
+	Flags map[string]string `toml:"flags"`
+}
+
+// Platforms gVisor offers here (kvm needs VMX/SVM).
+var runscPlatforms = []string{"systrap", "ptrace"}
+
+// RunscFlagRefused says why a class may not set runsc flag name, or "".
+func RunscFlagRefused(name string) string {
+	switch {
+	case name == "platform":
+		return "set [runsc] platform instead"
+	case name == "oci-seccomp":
+		return "the shim always sets it, so that the class's seccomp profile also applies inside the sandbox"
+	case slices.Contains([]string{"root", "log", "log-format", "debug-log", "debug-log-format", "panic-log", "coverage-report", "profile-block", "profile-cpu", "profile-heap", "profile-mutex", "trace"}, name):
+		return "the shim owns the runtime's state and log paths"
+	case name == "allow-flag-override":
+		return "it lets a spec's dev.gvisor.flag.* annotations set runsc flags, which a workload controls"
+	case slices.Contains([]string{"rootless", "ignore-cgroups", "allow-rootfs-tar-annotation", "TESTONLY-unsafe-nonroot"}, name):
+		return "it runs the sandbox without the protections the shim relies on (user and cgroup limits, a read-only root)"
+	case strings.HasPrefix(name, "TESTONLY") || strings.HasPrefix(name, "unsafe"):
+		return "test-only and unsafe flags weaken the sandbox"
+	}
+	return ""
 }
 
 // PolicyConfig is the [policy] table.
@@ -305,11 +346,28 @@ func (c *Config) validate(source string) error {
 		return bad("class_name", "%q is not a valid RuntimeClass name (lower-case letters, digits, '-' and '.', at most 63 characters)", c.ClassName)
 	}
 	switch c.Runtime {
-	case "", BackendRunc:
-	case BackendRunsc, BackendKata:
-		return bad("runtime", "backend %q is not supported by this build (supported: %q)", c.Runtime, BackendRunc)
+	case "", BackendRunc, BackendRunsc:
+	case BackendKata:
+		return bad("runtime", "backend %q is not supported by this build (supported: %q, %q)", c.Runtime, BackendRunc, BackendRunsc)
 	default:
-		return bad("runtime", "%q is not a known backend (want %q)", c.Runtime, BackendRunc)
+		return bad("runtime", "%q is not a known backend (want %q or %q)", c.Runtime, BackendRunc, BackendRunsc)
+	}
+	if c.Runtime != BackendRunsc && (c.Runsc.Platform != "" || len(c.Runsc.Flags) > 0) {
+		return bad("runsc", "is set but runtime is %q: the [runsc] table only applies to runtime = %q", orDefault(c.Runtime, BackendRunc), BackendRunsc)
+	}
+	if c.Runsc.Platform != "" && !slices.Contains(runscPlatforms, c.Runsc.Platform) {
+		return bad("runsc.platform", "%q is not a platform gVisor can use here (want %q or %q; kvm needs hardware virtualization)", c.Runsc.Platform, runscPlatforms[0], runscPlatforms[1])
+	}
+	for name, v := range c.Runsc.Flags {
+		if !runscFlagName.MatchString(name) {
+			return bad("runsc.flags", "%q is not a flag name (lower-case letters, digits and '-', without the leading --)", name)
+		}
+		if why := RunscFlagRefused(name); why != "" {
+			return bad("runsc.flags."+name, "refused: %s", why)
+		}
+		if strings.ContainsAny(v, "\x00\n") {
+			return bad("runsc.flags."+name, "the value contains a NUL or newline")
+		}
 	}
 	if c.Root != "" && !filepath.IsAbs(c.Root) {
 		return bad("root", "%q must be an absolute path", c.Root)

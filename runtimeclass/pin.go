@@ -45,7 +45,7 @@ const (
 var pinRules = map[string]pinRule{
 	"class_name": pinFree, "io_uid": pinFree, "io_gid": pinFree, "TypeUrl": pinFree, "ConfigPath": pinFree,
 
-	"runtime": pinEqual, "binary_name": pinEqual, "root": pinEqual, "systemd_cgroup": pinEqual,
+	"runtime": pinEqual, "runsc.platform": pinEqual, "runsc.flags": pinEqual, "binary_name": pinEqual, "root": pinEqual, "systemd_cgroup": pinEqual,
 	"shim_cgroup": pinEqual, "kubelet_root": pinEqual, "containerd_root": pinEqual,
 	"audit_log": pinEqual, "audit_log_max_size": pinEqual, "audit_log_max_files": pinEqual,
 	"audit_log_min_free": pinEqual, "seccomp.profile": pinEqual,

@@ -17,6 +17,12 @@ type Backend interface {
 	// RuncOptions returns the options the runc task service and manager use
 	// for containers of class c.
 	RuncOptions(c *runtimeclass.Class) *runcoptions.Options
+	// Check verifies, before anything of the pod exists, that this node can
+	// run class c's containers as the class says (binaries, flags).
+	Check(c *runtimeclass.Class) error
+	// Prepare readies the node for class c's containers (idempotent); it runs
+	// before the runc task service creates one.
+	Prepare(c *runtimeclass.Class) error
 }
 
 // For returns the backend of a class.
@@ -24,6 +30,8 @@ func For(c *runtimeclass.Class) (Backend, error) {
 	switch c.Runtime {
 	case runtimeclass.BackendRunc:
 		return runc{}, nil
+	case runtimeclass.BackendRunsc:
+		return runsc{}, nil
 	default:
 		return nil, fmt.Errorf("runtime class %q: backend %q is not supported by this build", c.Name(), c.Runtime)
 	}
@@ -33,6 +41,9 @@ func For(c *runtimeclass.Class) (Backend, error) {
 type runc struct{}
 
 func (runc) Name() string { return runtimeclass.BackendRunc }
+
+func (runc) Check(*runtimeclass.Class) error   { return nil }
+func (runc) Prepare(*runtimeclass.Class) error { return nil }
 
 func (runc) RuncOptions(c *runtimeclass.Class) *runcoptions.Options {
 	return &runcoptions.Options{

@@ -37,7 +37,16 @@ func UserNamespaces(c *runtimeclass.Class, dir, cacheDir string) error {
 	if err != nil {
 		return err
 	}
-	if _, ok := b.(runc); !ok {
+	switch b.(type) {
+	case runc:
+	case runsc:
+		// runsc runs its sandbox in the spec's user namespace (directfs); the root file system
+		// is idmapped by containerd, so only the kernel's support matters
+		if err := IDMappable(dir, cacheDir); err != nil {
+			return fmt.Errorf("containerd's root %s: %w", dir, err)
+		}
+		return nil
+	default:
 		return fmt.Errorf("backend %q does not support user namespaces", b.Name())
 	}
 	path, err := exec.LookPath(c.BinaryName)

@@ -82,6 +82,9 @@ func (m *manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (*
 	if err != nil {
 		return nil, err
 	}
+	if err := checkBackend(class); err != nil {
+		return nil, err
+	}
 	// Refuse before any shim daemon or container process exists. Nothing may
 	// be written to stdout or stderr here: containerd reads the bootstrap
 	// result from their combined output.
@@ -223,4 +226,22 @@ func runcOptionsAny(class *runtimeclass.Class) (*anypb.Any, error) {
 		return nil, err
 	}
 	return anypb.New(backend.RuncOptions(class))
+}
+
+// checkBackend verifies that this node can run the class's backend as configured.
+func checkBackend(class *runtimeclass.Class) error {
+	backend, err := sandbox.For(class)
+	if err != nil {
+		return err
+	}
+	return backend.Check(class)
+}
+
+// prepareBackend readies the node for the class's backend before a container is created.
+func prepareBackend(class *runtimeclass.Class) error {
+	backend, err := sandbox.For(class)
+	if err != nil {
+		return err
+	}
+	return backend.Prepare(class)
 }

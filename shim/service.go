@@ -134,6 +134,9 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 			return nil, invalid(err)
 		}
 	}
+	if !d.refused && class.Runtime == runtimeclass.BackendRunsc {
+		d.record.Changes = append(d.record.Changes, harden.UnjoinUserNamespace(spec)...)
+	}
 	record(ctx, class, d, true)
 	if err := d.err(); err != nil {
 		s.releaseUserns(ctx, class, uns)
@@ -146,6 +149,10 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		}
 	}
 	r.Options = opts
+	if err := prepareBackend(class); err != nil {
+		s.releaseUserns(ctx, class, uns)
+		return nil, errgrpc.ToGRPC(err)
+	}
 	resp, err := s.TTRPCTaskService.Create(ctx, r)
 	if err != nil {
 		s.releaseUserns(ctx, class, uns)

@@ -253,7 +253,8 @@ func (s *service) userNamespace(ctx context.Context, class *runtimeclass.Class, 
 		s.releaseUserns(ctx, class, st)
 		return nil, err
 	}
-	if netns != "" && hasSysfs(spec) {
+	// runsc's /sys is the sandbox kernel's own: it mounts no host sysfs
+	if netns != "" && hasSysfs(spec) && class.Runtime != runtimeclass.BackendRunsc {
 		dir := filepath.Join(r.Bundle, harden.PinnedDir)
 		target := filepath.Join(dir, "sysfs")
 		err := os.MkdirAll(dir, 0o700)

@@ -11,11 +11,16 @@ import (
 
 	cshim "github.com/containerd/containerd/v2/pkg/shim"
 
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/sandbox"
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/shim"
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/version"
 )
 
 func main() {
+	// a runsc class's OCI runtime: this binary under the wrapper's name
+	if sandbox.IsRunscWrapper(os.Args[0]) {
+		os.Exit(sandbox.RunscMain(os.Args))
+	}
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
 		case "check":

@@ -85,6 +85,7 @@ HARDENED_NOUSERNS_SHIM=$BIN/containerd-shim-hardened-nouserns-v2
 # ... and without its seccomp profile ([seccomp] profile = "none"): the
 # benchmark's baseline for the filter's cost
 HARDENED_NOSECCOMP_SHIM=$BIN/containerd-shim-hardened-noseccomp-v2
+HARDENED_GVISOR_SHIM=$BIN/containerd-shim-hardened-gvisor-v2
 RUNSC_WRAPPER=$BIN/runsc-lab
 
 # ---------------------------------------------------------------------------
@@ -569,6 +570,9 @@ write_containerd_config() {
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.hardened-audit]
         runtime_type = "io.containerd.hardened.v2"
         runtime_path = "$HARDENED_AUDIT_SHIM"
+      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.hardened-gvisor]
+        runtime_type = "io.containerd.hardened.v2"
+        runtime_path = "$HARDENED_GVISOR_SHIM"
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.hardened-nouserns]
         runtime_type = "io.containerd.hardened.v2"
         runtime_path = "$HARDENED_NOUSERNS_SHIM"
@@ -613,6 +617,10 @@ write_file_class_config() {
 	ln -sfn containerd-shim-hardened-v2 "$HARDENED_NOSECCOMP_SHIM"
 	mkdir -p "$ALLOWLISTED_DIR"
 	lab_class_config hardened-audit 'mode = "audit"' >"$HARDENED_CLASS_DIR/containerd-shim-hardened-audit-v2.toml"
+	# gVisor: the hardened class with runsc as its backend
+	CLASS_BINARY=$BIN/runsc CLASS_ROOT=$RUNSC_ROOT lab_class_config hardened-gvisor 'runtime = "runsc"' \
+		>"$HARDENED_CLASS_DIR/containerd-shim-hardened-gvisor-v2.toml"
+	ln -sfn containerd-shim-hardened-v2 "$HARDENED_GVISOR_SHIM"
 	# a second binary name for the audit class (its node class file is named after it)
 	ln -sfn containerd-shim-hardened-v2 "$HARDENED_AUDIT_SHIM"
 }
@@ -621,7 +629,7 @@ write_file_class_config() {
 lab_class_config() {
 	local name=$1
 	shift
-	printf '%s\n' "class_name = \"$name\"" "binary_name = \"$BIN/runc\"" "root = \"$RUNC_ROOT\"" \
+	printf '%s\n' "class_name = \"$name\"" "binary_name = \"${CLASS_BINARY:-$BIN/runc}\"" "root = \"${CLASS_ROOT:-$RUNC_ROOT}\"" \
 		"containerd_root = \"$CTRD_ROOT\"" "kubelet_root = \"$LAB_DIR/kubelet\"" \
 		"audit_log = \"$LOGS/hardened-audit.log\"" "$@" \
 		"[userns]" "# the lab's pods draw user namespace IDs from an allocator of its own" \
@@ -670,9 +678,10 @@ export LAB_RUNSC_ROOT='$RUNSC_ROOT'
 export LAB_HARDENED_SHIM='$HARDENED_SHIM'
 export LAB_HARDENED_NOUSERNS_SHIM='$HARDENED_NOUSERNS_SHIM'
 export LAB_HARDENED_NOSECCOMP_SHIM='$HARDENED_NOSECCOMP_SHIM'
+export LAB_HARDENED_GVISOR_SHIM='$HARDENED_GVISOR_SHIM'
 export LAB_HARDENED_AUDIT_LOG='$LOGS/hardened-audit.log'
 export LAB_KUBELET_ROOT='$LAB_DIR/kubelet'
-export LAB_RUNTIME_HANDLERS='runc hardened hardened-audit hardened-nouserns hardened-noseccomp hardened-inline hardened-file runsc'
+export LAB_RUNTIME_HANDLERS='runc hardened hardened-audit hardened-nouserns hardened-noseccomp hardened-inline hardened-file runsc hardened-gvisor'
 export LAB_HARDENED_CLASS_DIR='$HARDENED_CLASS_DIR'
 export LAB_FILE_CLASS_CONFIG='$FILE_CLASS_CONFIG'
 export LAB_FIFO_DIR='$FIFO_DIR'
@@ -914,7 +923,7 @@ cmd_up() {
 	fi
 	ok "lab '$LAB_NAME' up in $(elapsed "$t0")"
 	log "  source $LAB_ENV   (or: $0 exec|crictl|ctr ...)"
-	log "  CRI endpoint $CRI_ENDPOINT, handlers: runc (default), hardened, hardened-audit, hardened-nouserns, hardened-noseccomp, hardened-inline, hardened-file, runsc"
+	log "  CRI endpoint $CRI_ENDPOINT, handlers: runc (default), hardened, hardened-audit, hardened-nouserns, hardened-noseccomp, hardened-inline, hardened-file, runsc, hardened-gvisor"
 }
 
 # ---------------------------------------------------------------------------

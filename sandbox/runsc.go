@@ -1,0 +1,465 @@
+package sandbox
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	runcoptions "github.com/containerd/containerd/api/types/runc/options"
+
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/runtimeclass"
+)
+
+// The runsc backend runs a class's containers in gVisor through the same runc task service:
+// its OCI runtime binary is this shim's own executable under the name RunscWrapperName (a
+// symlink the shim keeps in the class's runtime root, beside the class's runsc settings), which
+// runs runsc with the class's platform and flags and --oci-seccomp. It also makes every app
+// container of a pod a process of its own to the task service: runsc reports the sandbox's PID
+// for every container of a sandbox, so for those the wrapper starts a stand-in that waits for
+// the container (runsc wait) and exits with its status, and reports the stand-in's PID.
+
+// RunscWrapperName is the name the shim's executable runs under as a runsc class's OCI runtime.
+const RunscWrapperName = "containerd-shim-hardened-runsc"
+
+// runscSettingsFile sits beside the wrapper symlink.
+const runscSettingsFile = "settings.json"
+
+// runscWaitArg is the stand-in's first argument (go-runc never passes it).
+const runscWaitArg = "--hardened-wait-container"
+
+// RunscSettings is what the wrapper needs of a class.
+type RunscSettings struct {
+	Binary   string            `json:"binary"`
+	Platform string            `json:"platform"`
+	Flags    map[string]string `json:"flags,omitempty"`
+}
+
+// args are the runsc global flags of the settings, in a stable order.
+func (s RunscSettings) args() []string {
+	out := []string{"--platform=" + s.Platform, "--oci-seccomp"}
+	names := make([]string, 0, len(s.Flags))
+	for n := range s.Flags {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		out = append(out, "--"+n+"="+s.Flags[n])
+	}
+	return out
+}
+
+type runsc struct{}
+
+func (runsc) Name() string { return runtimeclass.BackendRunsc }
+
+func (runsc) RuncOptions(c *runtimeclass.Class) *runcoptions.Options {
+	o := runc{}.RuncOptions(c)
+	// the wrapper; a class whose wrapper cannot be prepared keeps runsc's own name and fails
+	// at Create with prepareWrapper's error (Prepare runs first)
+	if w, err := wrapperPath(c); err == nil {
+		o.BinaryName = w
+	}
+	return o
+}
+
+// Prepare makes the wrapper symlink and settings file for class c (idempotent).
+func (runsc) Prepare(c *runtimeclass.Class) error {
+	w, err := wrapperPath(c)
+	if err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("runtime class %q: locating the shim's executable for the runsc wrapper: %w", c.Name(), err)
+	}
+	exe, err = filepath.EvalSymlinks(exe)
+	if err != nil {
+		return fmt.Errorf("runtime class %q: locating the shim's executable for the runsc wrapper: %w", c.Name(), err)
+	}
+	dir := filepath.Dir(w)
+	if target, err := os.Readlink(w); err == nil && target == exe {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("runtime class %q: runsc wrapper: %w", c.Name(), err)
+	}
+	b, _ := json.Marshal(runscSettings(c))
+	if err := writeAtomic(filepath.Join(dir, runscSettingsFile), b); err != nil {
+		return fmt.Errorf("runtime class %q: runsc wrapper: %w", c.Name(), err)
+	}
+	tmp := w + ".tmp" + strconv.Itoa(os.Getpid())
+	os.Remove(tmp)
+	if err := os.Symlink(exe, tmp); err != nil {
+		return fmt.Errorf("runtime class %q: runsc wrapper: %w", c.Name(), err)
+	}
+	if err := os.Rename(tmp, w); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("runtime class %q: runsc wrapper: %w", c.Name(), err)
+	}
+	return nil
+}
+
+func runscSettings(c *runtimeclass.Class) RunscSettings {
+	return RunscSettings{Binary: c.BinaryName, Platform: c.Runsc.Platform, Flags: c.Runsc.Flags}
+}
+
+// wrapperPath is <root>/.hardened-runsc/<settings hash>/containerd-shim-hardened-runsc: one
+// wrapper per distinct settings, so classes sharing a root never see each other's flags.
+func wrapperPath(c *runtimeclass.Class) (string, error) {
+	if !filepath.IsAbs(c.Root) {
+		return "", fmt.Errorf("runtime class %q: runsc root %q is not absolute", c.Name(), c.Root)
+	}
+	b, err := json.Marshal(runscSettings(c))
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return filepath.Join(c.Root, ".hardened-runsc", hex.EncodeToString(sum[:8]), RunscWrapperName), nil
+}
+
+func writeAtomic(path string, b []byte) error {
+	tmp := path + ".tmp" + strconv.Itoa(os.Getpid())
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// IsRunscWrapper reports whether the process runs as a runsc class's OCI runtime.
+func IsRunscWrapper(argv0 string) bool { return filepath.Base(argv0) == RunscWrapperName }
+
+// RunscMain is the wrapper: argv is os.Args. It returns the exit status.
+func RunscMain(argv []string) int {
+	settings, err := loadSettings(argv[0])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", RunscWrapperName, err)
+		return 2
+	}
+	if len(argv) > 2 && argv[1] == runscWaitArg {
+		return waitContainer(settings, argv[2:])
+	}
+	global, cmd, rest := splitRuncArgs(argv[1:])
+	pre := append(append([]string{}, global...), settings.args()...)
+	args := append(append(append([]string{}, pre...), cmd), rest...)
+	bin, err := exec.LookPath(settings.Binary)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: runsc binary %q: %v\n", RunscWrapperName, settings.Binary, err)
+		return 2
+	}
+	switch cmd {
+	case "create":
+		return create(bin, argv[0], global, pre, args, rest)
+	case "kill":
+		return kill(bin, args)
+	case "start":
+		adoptStdio(rest)
+		fallthrough
+	default:
+		err := syscall.Exec(bin, append([]string{bin}, args...), os.Environ())
+		fmt.Fprintf(os.Stderr, "%s: exec %s: %v\n", RunscWrapperName, bin, err)
+		return 2
+	}
+}
+
+// kill runs `runsc kill`. runsc says "sandbox is not running" where runc says "container not
+// running", the wording the runc task service takes for "already exited" (without it a pod
+// whose sandbox died can never be stopped): runc's wording is added to runsc's error.
+func kill(bin string, args []string) int {
+	var stderr bytes.Buffer
+	c := exec.Command(bin, args...)
+	c.Stdout, c.Stderr = os.Stdout, &stderr
+	err := c.Run()
+	os.Stderr.Write(stderr.Bytes())
+	if err == nil {
+		return 0
+	}
+	if strings.Contains(stderr.String(), "is not running") {
+		fmt.Fprintln(os.Stderr, "container not running")
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	return 1
+}
+
+func loadSettings(argv0 string) (RunscSettings, error) {
+	var s RunscSettings
+	self := argv0
+	if !filepath.IsAbs(self) {
+		p, err := exec.LookPath(self)
+		if err != nil {
+			return s, err
+		}
+		self = p
+	}
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(self), runscSettingsFile))
+	if err != nil {
+		return s, fmt.Errorf("reading the class's runsc settings: %w", err)
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, fmt.Errorf("reading the class's runsc settings: %w", err)
+	}
+	if s.Binary == "" || s.Platform == "" {
+		return s, errors.New("the class's runsc settings name no binary or platform")
+	}
+	return s, nil
+}
+
+// splitRuncArgs splits go-runc's command line into its global flags, the subcommand and the
+// subcommand's arguments. go-runc's global flags: --root R, --log L, --log-format F,
+// --criu C (never set by the runc task service), --debug, --systemd-cgroup, --rootless=B.
+func splitRuncArgs(args []string) (global []string, cmd string, rest []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case slices.Contains([]string{"--root", "--log", "--log-format", "--criu"}, a) && i+1 < len(args):
+			global = append(global, a, args[i+1])
+			i++
+		case strings.HasPrefix(a, "-"):
+			global = append(global, a)
+		default:
+			return global, a, args[i+1:]
+		}
+	}
+	return global, "", nil
+}
+
+// createArgs are the flags of `create` the wrapper needs.
+func createArgs(rest []string) (bundle, pidFile, id string) {
+	for i := 0; i < len(rest); i++ {
+		a := rest[i]
+		val := func(name string) (string, bool) {
+			if a == name && i+1 < len(rest) {
+				i++
+				return rest[i], true
+			}
+			if v, ok := strings.CutPrefix(a, name+"="); ok {
+				return v, true
+			}
+			return "", false
+		}
+		if v, ok := val("--bundle"); ok {
+			bundle = v
+		} else if v, ok := val("--pid-file"); ok {
+			pidFile = v
+		} else if v, ok := val("--console-socket"); ok {
+			_ = v
+		} else if !strings.HasPrefix(a, "-") {
+			id = a
+		}
+	}
+	return bundle, pidFile, id
+}
+
+// create runs `runsc create`; for an app container of a sandbox it then starts the
+// container's stand-in and reports the stand-in's PID instead of the sandbox's.
+func create(bin, self string, global, pre, args, rest []string) int {
+	c := exec.Command(bin, args...)
+	c.Stdin, c.Stdout, c.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if err := c.Run(); err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode()
+		}
+		fmt.Fprintf(os.Stderr, "%s: %v\n", RunscWrapperName, err)
+		return 2
+	}
+	bundle, pidFile, id := createArgs(rest)
+	if !isSubcontainer(bundle) || pidFile == "" || id == "" {
+		return 0
+	}
+	pid, err := startStandIn(self, global, id)
+	if err == nil {
+		err = writeAtomic(pidFile, []byte(strconv.Itoa(pid)))
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: container %s: starting its stand-in process: %v\n", RunscWrapperName, id, err)
+		exec.Command(bin, append(append([]string{}, pre...), "delete", "--force", id)...).Run() //nolint:errcheck // best effort: the create fails either way
+		return 1
+	}
+	return 0
+}
+
+// isSubcontainer reports whether the bundle's spec is an app container joining a sandbox.
+func isSubcontainer(bundle string) bool {
+	if bundle == "" {
+		return false
+	}
+	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		return false
+	}
+	var s struct {
+		Annotations map[string]string `json:"annotations"`
+	}
+	if json.Unmarshal(b, &s) != nil {
+		return false
+	}
+	for _, k := range []string{"io.kubernetes.cri.container-type", "io.kubernetes.cri-o.ContainerType"} {
+		if s.Annotations[k] == "container" {
+			return true
+		}
+	}
+	return false
+}
+
+// startStandIn starts `<self> --hardened-wait-container <global flags> -- <id>` in a session
+// of its own; when this wrapper exits it is reparented to the shim (a subreaper), which reaps
+// it like a container's init. It holds the container's stdio, which the task service hands
+// to create: runsc gives an app container of a sandbox the stdio of `runsc start`
+// (adoptStdio).
+func startStandIn(self string, global []string, id string) (int, error) {
+	args := append(append([]string{runscWaitArg}, global...), "--", id)
+	c := exec.Command(self, args...)
+	c.Stdin, c.Stdout, c.Stderr = os.Stdin, os.Stdout, os.Stderr
+	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := c.Start(); err != nil {
+		return 0, err
+	}
+	pid := c.Process.Pid
+	c.Process.Release()
+	return pid, nil
+}
+
+// adoptStdio gives `runsc start` of an app container the container's stdio, which its
+// stand-in holds: the task service runs start with pipes of its own that it reads to the end,
+// and runsc passes start's stdio to the container.
+func adoptStdio(rest []string) {
+	id := ""
+	for _, a := range rest {
+		if !strings.HasPrefix(a, "-") {
+			id = a
+		}
+	}
+	pid := findStandIn(id)
+	if pid <= 0 {
+		return
+	}
+	for fd, flag := range []int{os.O_RDONLY, os.O_WRONLY, os.O_WRONLY} {
+		f, err := os.OpenFile(fmt.Sprintf("/proc/%d/fd/%d", pid, fd), flag, 0)
+		if err != nil {
+			continue
+		}
+		syscall.Dup3(int(f.Fd()), fd, 0) //nolint:errcheck // a failed dup leaves the task service's pipe
+		f.Close()
+	}
+}
+
+// findStandIn returns the PID of container id's stand-in, or 0.
+func findStandIn(id string) int {
+	if id == "" {
+		return 0
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
+		if len(args) >= 4 && IsRunscWrapper(args[0]) && args[1] == runscWaitArg &&
+			args[len(args)-2] == "--" && args[len(args)-1] == id {
+			return pid
+		}
+	}
+	return 0
+}
+
+// waitContainer is the stand-in: it waits until the container has started and exited (runsc
+// wait answers "not started" before `runsc start`) and exits with the container's status,
+// 128+signal for a signalled container like runc's shim reports it.
+func waitContainer(settings RunscSettings, args []string) int {
+	i := slices.Index(args, "--")
+	if i < 0 || i+1 >= len(args) {
+		return 2
+	}
+	global, id := args[:i], args[i+1]
+	bin, err := exec.LookPath(settings.Binary)
+	if err != nil {
+		return 2
+	}
+	cmd := append(append(append([]string{}, global...), settings.args()...), "wait", id)
+	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
+		var stdout, stderr bytes.Buffer
+		c := exec.Command(bin, cmd...)
+		c.Stdout, c.Stderr = &stdout, &stderr
+		if err := c.Run(); err == nil {
+			var r struct {
+				ExitStatus int `json:"exitStatus"`
+			}
+			if json.Unmarshal(stdout.Bytes(), &r) != nil {
+				return 255
+			}
+			return r.ExitStatus
+		}
+		if !strings.Contains(stderr.String(), "not started") {
+			// the container is gone (deleted before it started) or the sandbox died
+			return 255
+		}
+		time.Sleep(delay)
+	}
+}
+
+// runsc's flag lists, looked up once per binary.
+var runscFlags sync.Map // binary path -> map[string]bool
+
+// Check verifies that the class's runsc binary exists and knows every flag the class sets
+// (`runsc flags`), so that a typo is refused at the pod's start with its name.
+func (runsc) Check(c *runtimeclass.Class) error {
+	bin, err := exec.LookPath(c.BinaryName)
+	if err != nil {
+		return fmt.Errorf("runtime class %q: runsc binary %q: %w", c.Name(), c.BinaryName, err)
+	}
+	if len(c.Runsc.Flags) == 0 {
+		return nil
+	}
+	v, ok := runscFlags.Load(bin)
+	if !ok {
+		out, err := exec.Command(bin, "flags").Output()
+		if err != nil {
+			return fmt.Errorf("runtime class %q: %s flags: %w", c.Name(), bin, err)
+		}
+		known := map[string]bool{}
+		for _, line := range strings.Split(string(out), "\n") {
+			line = strings.TrimSpace(line)
+			if name, ok := strings.CutPrefix(line, "-"); ok {
+				if f := strings.Fields(name); len(f) > 0 {
+					known[strings.TrimPrefix(f[0], "-")] = true
+				}
+			}
+		}
+		v, _ = runscFlags.LoadOrStore(bin, known)
+	}
+	known := v.(map[string]bool)
+	for name := range c.Runsc.Flags {
+		if !known[name] {
+			return fmt.Errorf("runtime class %q: key \"runsc.flags.%s\": %s does not know the flag --%s (runsc flags lists the ones it does)", c.Name(), name, bin, name)
+		}
+	}
+	return nil
+}

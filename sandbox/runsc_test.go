@@ -1,0 +1,135 @@
+package sandbox
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/runtimeclass"
+)
+
+func TestSplitRuncArgs(t *testing.T) {
+	// what go-runc passes (Runc.args()) before the subcommand
+	global, cmd, rest := splitRuncArgs([]string{"--root", "/run/r", "--log", "/b/log.json", "--log-format", "json", "--systemd-cgroup",
+		"create", "--bundle", "/b", "--pid-file", "/b/init.pid", "--console-socket", "/s.sock", "c1"})
+	if want := []string{"--root", "/run/r", "--log", "/b/log.json", "--log-format", "json", "--systemd-cgroup"}; !slices.Equal(global, want) {
+		t.Errorf("global %q, want %q", global, want)
+	}
+	if cmd != "create" {
+		t.Errorf("command %q", cmd)
+	}
+	bundle, pidFile, id := createArgs(rest)
+	if bundle != "/b" || pidFile != "/b/init.pid" || id != "c1" {
+		t.Errorf("createArgs: bundle %q pid-file %q id %q", bundle, pidFile, id)
+	}
+	if b, p, i := createArgs([]string{"--bundle=/x", "--pid-file=/x/p", "c2"}); b != "/x" || p != "/x/p" || i != "c2" {
+		t.Errorf("createArgs with =: %q %q %q", b, p, i)
+	}
+}
+
+func TestRunscSettingsArgs(t *testing.T) {
+	s := RunscSettings{Binary: "runsc", Platform: "ptrace", Flags: map[string]string{"net-raw": "false", "directfs": "true"}}
+	want := []string{"--platform=ptrace", "--oci-seccomp", "--directfs=true", "--net-raw=false"}
+	if got := s.args(); !slices.Equal(got, want) {
+		t.Errorf("args %q, want %q (platform and oci-seccomp first, flags sorted)", got, want)
+	}
+}
+
+// Classes whose runsc settings differ get different wrappers, so a shared root never mixes
+// their flags; the same settings share one.
+func TestWrapperPerSettings(t *testing.T) {
+	root := t.TempDir()
+	class := func(platform string, flags map[string]string) *runtimeclass.Class {
+		c := &runtimeclass.Class{}
+		c.Runtime, c.BinaryName, c.Root = runtimeclass.BackendRunsc, "runsc", root
+		c.Runsc.Platform, c.Runsc.Flags = platform, flags
+		return c
+	}
+	a, _ := wrapperPath(class("systrap", nil))
+	b, _ := wrapperPath(class("ptrace", nil))
+	c, _ := wrapperPath(class("systrap", map[string]string{"net-raw": "false"}))
+	a2, _ := wrapperPath(class("systrap", nil))
+	if a == b || a == c || b == c || a != a2 {
+		t.Errorf("wrapper paths %q %q %q %q", a, b, c, a2)
+	}
+	if err := (runsc{}).Prepare(class("ptrace", map[string]string{"net-raw": "false"})); err != nil {
+		t.Fatal(err)
+	}
+	w, _ := wrapperPath(class("ptrace", map[string]string{"net-raw": "false"}))
+	if !IsRunscWrapper(w) {
+		t.Errorf("%s is not recognised as the wrapper", w)
+	}
+	s, err := loadSettings(w)
+	if err != nil || s.Platform != "ptrace" || s.Flags["net-raw"] != "false" {
+		t.Errorf("settings beside the wrapper: %+v %v", s, err)
+	}
+	exe, _ := os.Executable()
+	exe, _ = filepath.EvalSymlinks(exe)
+	if target, _ := os.Readlink(w); target != exe {
+		t.Errorf("wrapper -> %q, want the running executable %q", target, exe)
+	}
+	if o := (runsc{}).RuncOptions(class("ptrace", map[string]string{"net-raw": "false"})); o.BinaryName != w || o.Root != root {
+		t.Errorf("runc options %+v", o)
+	}
+}
+
+func TestIsSubcontainer(t *testing.T) {
+	dir := t.TempDir()
+	for body, want := range map[string]bool{
+		`{"annotations":{"io.kubernetes.cri.container-type":"container"}}`: true,
+		`{"annotations":{"io.kubernetes.cri.container-type":"sandbox"}}`:   false,
+		`{}`: false,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if got := isSubcontainer(dir); got != want {
+			t.Errorf("%s: %v, want %v", body, got, want)
+		}
+	}
+	if isSubcontainer(filepath.Join(dir, "absent")) || isSubcontainer("") {
+		t.Error("a bundle without a spec is a subcontainer")
+	}
+}
+
+func TestRunscFlagRefused(t *testing.T) {
+	for _, name := range []string{"platform", "oci-seccomp", "root", "log", "allow-flag-override", "rootless", "ignore-cgroups", "TESTONLY-x", "unsafe-foo"} {
+		if runtimeclass.RunscFlagRefused(name) == "" {
+			t.Errorf("flag %q is not refused", name)
+		}
+	}
+	for _, name := range []string{"net-raw", "directfs", "overlay2", "network"} {
+		if why := runtimeclass.RunscFlagRefused(name); why != "" {
+			t.Errorf("flag %q refused: %s", name, why)
+		}
+	}
+	if !strings.Contains(runtimeclass.RunscFlagRefused("allow-flag-override"), "annotations") {
+		t.Error("allow-flag-override's reason does not name the annotations")
+	}
+}
+
+// Check refuses a flag the class's runsc binary does not list (`runsc flags`), naming it.
+func TestCheckRunscFlags(t *testing.T) {
+	dir := t.TempDir()
+	fake := filepath.Join(dir, "runsc")
+	script := "#!/bin/sh\n[ \"$1\" = flags ] || exit 2\nprintf '  -net-raw\\n    \\tenable raw sockets\\n  -directfs\\n    \\tdirect fs (default true)\\n'\n"
+	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c := &runtimeclass.Class{}
+	c.Runtime, c.BinaryName, c.Root, c.Runsc.Platform = runtimeclass.BackendRunsc, fake, dir, "systrap"
+	c.Runsc.Flags = map[string]string{"net-raw": "false", "directfs": "false"}
+	if err := (runsc{}).Check(c); err != nil {
+		t.Errorf("known flags refused: %v", err)
+	}
+	c.Runsc.Flags = map[string]string{"net-rwa": "false"}
+	if err := (runsc{}).Check(c); err == nil || !strings.Contains(err.Error(), `"runsc.flags.net-rwa"`) || !strings.Contains(err.Error(), "--net-rwa") {
+		t.Errorf("an unknown flag: %v", err)
+	}
+	c.BinaryName = filepath.Join(dir, "absent")
+	if err := (runsc{}).Check(c); err == nil {
+		t.Error("a missing runsc binary passed the check")
+	}
+}
