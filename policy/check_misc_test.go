@@ -88,6 +88,23 @@ func TestAppArmorProfile(t *testing.T) {
 	})
 }
 
+func TestRuntimeAnnotations(t *testing.T) {
+	runCases(t, []checkCase{
+		{name: "a gVisor flag", setup: func(s *specs.Spec, h *fakeHost, o *Options) {
+			s.Annotations["dev.gvisor.flag.network"] = "host"
+		}, want: "runtimeAnnotations", field: `annotations["dev.gvisor.flag.network"]`},
+		{name: "a gVisor internal", setup: func(s *specs.Spec, h *fakeHost, o *Options) {
+			s.Annotations["dev.gvisor.internal.nvproxy"] = "true"
+		}, want: "runtimeAnnotations"},
+		{name: "a tar root file system", setup: func(s *specs.Spec, h *fakeHost, o *Options) {
+			s.Annotations["dev.gvisor.tar.rootfs.upper"] = "/etc/shadow"
+		}, want: "runtimeAnnotations"},
+		{name: "a mount hint", setup: func(s *specs.Spec, h *fakeHost, o *Options) {
+			s.Annotations["dev.gvisor.spec.mount.cache.share"] = "pod"
+		}, want: ""},
+	})
+}
+
 func TestSELinuxOptions(t *testing.T) {
 	runCases(t, []checkCase{
 		{name: "container_t", setup: func(s *specs.Spec, h *fakeHost, o *Options) {

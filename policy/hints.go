@@ -180,6 +180,8 @@ func init() {
 	hint("sysctls", []string{"linux.sysctl[]"}, func(v Violation, _ *hintContext) string {
 		return fmt.Sprintf("remove %q from securityContext.sysctls; only the safe set is allowed: %s", truncate(fieldKey(v.Field), 128), strings.Join(safeSysctlNames(), ", "))
 	})
+	hint("runtimeAnnotations", []string{"annotations[]"}, fixed(
+		"remove the annotation from the pod (and from containerd's pod_annotations passthrough); a node admin sets runsc flags in the class's [runsc] flags"))
 	hint("appArmorProfile", []string{"process.apparmorProfile"}, fixed(
 		"set securityContext.appArmorProfile.type to RuntimeDefault (or Localhost), not Unconfined"))
 

@@ -79,7 +79,7 @@ func TestSubject(t *testing.T) {
 
 func TestChecksRegistered(t *testing.T) {
 	want := []string{"appArmorProfile", "capabilities", "cgroupsPath", "hostActions", "hostNamespaces", "hostPathVolumes", "mountTree", "privileged",
-		"procFdCwd", "procMount", "processLimits", "seLinuxOptions", "seccompProfile", "secretsInMemory", "sysctls"}
+		"procFdCwd", "procMount", "processLimits", "runtimeAnnotations", "seLinuxOptions", "seccompProfile", "secretsInMemory", "sysctls"}
 	var got []string
 	for _, c := range Checks() {
 		got = append(got, c.ID)
