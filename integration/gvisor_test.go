@@ -4,6 +4,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -33,19 +34,14 @@ func (l *lab) runscStateOf(ns string) []string {
 	return names
 }
 
-// hostUIDOf returns the host UID of the first process whose command line starts with prefix
-// and names id, or -1.
+// hostUIDOf returns the host UID of the first process whose command starts with prefix and
+// names id, or -1.
 func hostUIDOf(prefix, id string) int {
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
+	for pid, args := range processes() {
+		if !strings.HasPrefix(args[0], prefix) || !strings.Contains(strings.Join(args, " "), id) {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil || !strings.HasPrefix(string(b), prefix) || !strings.Contains(string(b), id) {
-			continue
-		}
-		st, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 		if err != nil {
 			continue
 		}
@@ -196,6 +192,37 @@ func TestGVisorCRIPod(t *testing.T) {
 	}
 	if uid := hostUIDOf("runsc-sandbox", pod.id); uid < 1<<31 {
 		t.Errorf("the pod's gVisor sandbox runs as host UID %d, want one of the class's range (>= 2^31)", uid)
+	}
+	// pausing one app container would freeze the whole gVisor kernel: refused, named
+	if out, err := l.ctr(ctx, "-n", criNamespace, "task", "pause", long); err == nil || !strings.Contains(out, "gVisor would pause every container of the pod") {
+		t.Errorf("pausing an app container of a gVisor pod: %v\n%s", err, out)
+	}
+	if st, _ := state(long); st != "CONTAINER_RUNNING" {
+		t.Errorf("after the refused pause the long container is %s", st)
+	}
+	// the app container's metrics come from inside the sandbox, not from its stand-in
+	out, err = l.crictl(ctx, "stats", "-o", "json", "--id", long)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stats struct {
+		Stats []struct {
+			CPU struct {
+				UsageCoreNanoSeconds struct{ Value string } `json:"usageCoreNanoSeconds"`
+			} `json:"cpu"`
+			Memory struct {
+				WorkingSetBytes struct{ Value string } `json:"workingSetBytes"`
+			} `json:"memory"`
+		} `json:"stats"`
+	}
+	if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &stats); err != nil || len(stats.Stats) != 1 {
+		t.Fatalf("crictl stats: %v\n%s", err, out)
+	}
+	if mem, _ := strconv.ParseUint(stats.Stats[0].Memory.WorkingSetBytes.Value, 10, 64); mem == 0 {
+		t.Errorf("the app container's working set is 0: %s", out)
+	}
+	if cpu, _ := strconv.ParseUint(stats.Stats[0].CPU.UsageCoreNanoSeconds.Value, 10, 64); cpu == 0 {
+		t.Errorf("the app container's CPU usage is 0: %s", out)
 	}
 	if _, err := l.crictl(ctx, "stop", "--timeout", "2", long); err != nil {
 		t.Fatal(err)

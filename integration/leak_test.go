@@ -18,10 +18,9 @@ import (
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/userns"
 )
 
-// shimProcesses returns the pids of shim processes (hardened or runc) that
-// serve the lab's containerd, with their command lines.
-func (l *lab) shimProcesses() map[int]string {
-	out := map[int]string{}
+// processes returns every process's command line (arguments) by pid.
+func processes() map[int][]string {
+	out := map[int][]string{}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
@@ -29,11 +28,20 @@ func (l *lab) shimProcesses() map[int]string {
 			continue
 		}
 		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
+		if err != nil || len(cmdline) == 0 {
 			continue
 		}
-		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
-		if len(args) == 0 || !strings.HasPrefix(filepath.Base(args[0]), "containerd-shim-") {
+		out[pid] = strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+	}
+	return out
+}
+
+// shimProcesses returns the pids of shim processes (hardened or runc) that
+// serve the lab's containerd, with their command lines.
+func (l *lab) shimProcesses() map[int]string {
+	out := map[int]string{}
+	for pid, args := range processes() {
+		if !strings.HasPrefix(filepath.Base(args[0]), "containerd-shim-") {
 			continue
 		}
 		for i, a := range args {
@@ -94,18 +102,13 @@ func (l *lab) leftovers(ns string, ids ...string) []string {
 // sandbox, gofer and the stand-ins of a gVisor pod's app containers.
 func processesNaming(id string) []string {
 	var found []string
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
+	for pid, args := range processes() {
+		cmd := strings.Join(args, " ")
+		if strings.HasPrefix(filepath.Base(args[0]), "containerd-shim-hardened-") && strings.HasSuffix(args[0], "-v2") {
+			continue // the shim itself (shimProcessesFor)
 		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil || !bytes.Contains(b, []byte(id)) || bytes.Contains(b, []byte("containerd-shim-hardened-v2\x00-namespace")) ||
-			bytes.HasPrefix(b, []byte(os.Args[0])) {
-			continue
-		}
-		if bytes.Contains(b, []byte("runsc")) || bytes.Contains(b, []byte("containerd-shim-hardened-runsc")) {
-			found = append(found, fmt.Sprintf("process %s: %s", e.Name(), bytes.ReplaceAll(b, []byte{0}, []byte{' '})))
+		if strings.Contains(cmd, id) && strings.Contains(cmd, "runsc") {
+			found = append(found, fmt.Sprintf("process %d: %s", pid, cmd))
 		}
 	}
 	return found

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	runcoptions "github.com/containerd/containerd/api/types/runc/options"
+	"github.com/containerd/errdefs"
 
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/runtimeclass"
 )
@@ -460,6 +461,75 @@ func (runsc) Check(c *runtimeclass.Class) error {
 		if !known[name] {
 			return fmt.Errorf("runtime class %q: key \"runsc.flags.%s\": %s does not know the flag --%s (runsc flags lists the ones it does)", c.Name(), name, bin, name)
 		}
+	}
+	return nil
+}
+
+// runscEvent is `runsc events --stats`'s output (runc's event format).
+type runscEvent struct {
+	Type string `json:"type"`
+	ID   string `json:"id"`
+	Data struct {
+		CPU struct {
+			Usage struct {
+				Kernel uint64   `json:"kernel"`
+				User   uint64   `json:"user"`
+				Total  uint64   `json:"total"`
+				PerCPU []uint64 `json:"percpu"`
+			} `json:"usage"`
+		} `json:"cpu"`
+		Memory struct {
+			Cache uint64            `json:"cache"`
+			Usage runscMemoryEntry  `json:"usage"`
+			Swap  runscMemoryEntry  `json:"swap"`
+			Raw   map[string]uint64 `json:"raw"`
+		} `json:"memory"`
+		Pids struct {
+			Current uint64 `json:"current"`
+			Limit   uint64 `json:"limit"`
+		} `json:"pids"`
+	} `json:"data"`
+}
+
+type runscMemoryEntry struct {
+	Limit   uint64 `json:"limit"`
+	Usage   uint64 `json:"usage"`
+	Max     uint64 `json:"max"`
+	Failcnt uint64 `json:"failcnt"`
+}
+
+// AppStats returns the metrics of an app container of a gVisor pod from inside the sandbox
+// (`runsc events --stats`): the task service would read its stand-in's cgroup. handled is
+// false for containers the task service measures itself.
+func (runsc) AppStats(c *runtimeclass.Class, namespace, id string, app bool) (any, bool, error) {
+	if !app {
+		return nil, false, nil
+	}
+	w, err := wrapperPath(c)
+	if err != nil {
+		return nil, true, err
+	}
+	out, err := exec.Command(w, "--root", filepath.Join(c.Root, namespace), "events", "--stats", id).Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			err = fmt.Errorf("%w: %s", err, bytes.TrimSpace(ee.Stderr))
+		}
+		return nil, true, fmt.Errorf("runsc events --stats %s: %w", id, err)
+	}
+	var ev runscEvent
+	if err := json.Unmarshal(out, &ev); err != nil {
+		return nil, true, fmt.Errorf("runsc events --stats %s: %w", id, err)
+	}
+	return runscMetrics(&ev), true, nil
+}
+
+// Unsupported: gVisor pauses and resumes its whole kernel, every container of the pod, so
+// pausing one app container would silently freeze its neighbours.
+func (runsc) Unsupported(op string, app bool) error {
+	if app && (op == "pause" || op == "resume") {
+		return fmt.Errorf("%s of one app container of a gVisor pod: gVisor would %s every container of the pod (its kernel); %s the pod sandbox instead: %w",
+			op, op, op, errdefs.ErrNotImplemented)
 	}
 	return nil
 }

@@ -1,11 +1,15 @@
 package sandbox
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	cgroupsv1 "github.com/containerd/cgroups/v3/cgroup1/stats"
+	cgroupsv2 "github.com/containerd/cgroups/v3/cgroup2/stats"
 
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/runtimeclass"
 )
@@ -131,5 +135,42 @@ func TestCheckRunscFlags(t *testing.T) {
 	c.BinaryName = filepath.Join(dir, "absent")
 	if err := (runsc{}).Check(c); err == nil {
 		t.Error("a missing runsc binary passed the check")
+	}
+}
+
+func TestRunscMetrics(t *testing.T) {
+	var ev runscEvent
+	in := `{"type":"stats","id":"c1","data":{"cpu":{"usage":{"kernel":2000,"user":3000,"total":5000,"percpu":[5000]}},"memory":{"cache":7,"usage":{"limit":100,"usage":42,"max":50,"failcnt":1}},"pids":{"current":3,"limit":10}}}`
+	if err := json.Unmarshal([]byte(in), &ev); err != nil {
+		t.Fatal(err)
+	}
+	switch m := runscMetrics(&ev).(type) {
+	case *cgroupsv1.Metrics:
+		if m.CPU.Usage.Total != 5000 || m.CPU.Usage.User != 3000 || m.Memory.Usage.Usage != 42 || m.Memory.Usage.Limit != 100 || m.Memory.Cache != 7 || m.Pids.Current != 3 {
+			t.Errorf("v1 metrics %+v", m)
+		}
+	case *cgroupsv2.Metrics:
+		if m.CPU.UsageUsec != 5 || m.Memory.Usage != 42 || m.Memory.UsageLimit != 100 || m.Pids.Current != 3 {
+			t.Errorf("v2 metrics %+v", m)
+		}
+	default:
+		t.Fatalf("metrics of type %T", m)
+	}
+}
+
+func TestRunscUnsupported(t *testing.T) {
+	if err := (runsc{}).Unsupported("pause", true); err == nil || !strings.Contains(err.Error(), "every container of the pod") {
+		t.Errorf("pause of an app container: %v", err)
+	}
+	for _, tc := range []struct {
+		op  string
+		app bool
+	}{{"pause", false}, {"resume", false}, {"kill", true}} {
+		if err := (runsc{}).Unsupported(tc.op, tc.app); err != nil {
+			t.Errorf("%s (app %v): %v", tc.op, tc.app, err)
+		}
+	}
+	if err := (runc{}).Unsupported("pause", true); err != nil {
+		t.Errorf("runc: %v", err)
 	}
 }

@@ -23,6 +23,14 @@ type Backend interface {
 	// Prepare readies the node for class c's containers (idempotent); it runs
 	// before the runc task service creates one.
 	Prepare(c *runtimeclass.Class) error
+	// AppStats returns the metrics of container id (app: an app container of a
+	// pod) when the backend measures it itself (handled), else handled is false
+	// and the runc task service reads its cgroup.
+	AppStats(c *runtimeclass.Class, namespace, id string, app bool) (metrics any, handled bool, err error)
+	// Unsupported says why the backend cannot do task operation op ("pause",
+	// "resume") on a container (app: an app container of a pod) as runc
+	// would, or returns nil.
+	Unsupported(op string, app bool) error
 }
 
 // For returns the backend of a class.
@@ -44,6 +52,12 @@ func (runc) Name() string { return runtimeclass.BackendRunc }
 
 func (runc) Check(*runtimeclass.Class) error   { return nil }
 func (runc) Prepare(*runtimeclass.Class) error { return nil }
+
+func (runc) Unsupported(string, bool) error { return nil }
+
+func (runc) AppStats(*runtimeclass.Class, string, string, bool) (any, bool, error) {
+	return nil, false, nil
+}
 
 func (runc) RuncOptions(c *runtimeclass.Class) *runcoptions.Options {
 	return &runcoptions.Options{

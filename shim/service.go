@@ -15,7 +15,9 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/log"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/ttrpc"
+	"github.com/containerd/typeurl/v2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/types/known/emptypb"
 
@@ -23,6 +25,7 @@ import (
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/harden"
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/policy"
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/runtimeclass"
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/sandbox"
 )
 
 // service wraps containerd's runc task service. Every call it does not
@@ -314,6 +317,69 @@ func (s *service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 func (s *service) Shutdown(ctx context.Context, r *taskAPI.ShutdownRequest) (*emptypb.Empty, error) {
 	s.pending.Wait()
 	return s.TTRPCTaskService.Shutdown(ctx, r)
+}
+
+// Pause and Resume go to the runc task service unless the container's backend
+// cannot do them for this container as runc would.
+func (s *service) Pause(ctx context.Context, r *taskAPI.PauseRequest) (*emptypb.Empty, error) {
+	if err := s.unsupported(r.ID, "pause"); err != nil {
+		return nil, err
+	}
+	return s.TTRPCTaskService.Pause(ctx, r)
+}
+
+func (s *service) Resume(ctx context.Context, r *taskAPI.ResumeRequest) (*emptypb.Empty, error) {
+	if err := s.unsupported(r.ID, "resume"); err != nil {
+		return nil, err
+	}
+	return s.TTRPCTaskService.Resume(ctx, r)
+}
+
+// unsupported asks the container's backend whether it can do op for it.
+func (s *service) unsupported(id, op string) error {
+	st, err := s.container(id)
+	if err != nil {
+		return nil // the runc task service answers for containers the shim does not know
+	}
+	backend, err := sandbox.For(st.class)
+	if err != nil {
+		return errgrpc.ToGRPC(err)
+	}
+	in := &policy.Input{Spec: st.spec, ID: id}
+	if err := backend.Unsupported(op, in.IsCRI() && !in.IsSandbox()); err != nil {
+		return errgrpc.ToGRPC(err)
+	}
+	return nil
+}
+
+// Stats reports a container's metrics; the backend measures the ones it runs
+// itself (a gVisor pod's app containers), the runc task service the rest.
+func (s *service) Stats(ctx context.Context, r *taskAPI.StatsRequest) (*taskAPI.StatsResponse, error) {
+	st, err := s.container(r.ID)
+	if err != nil {
+		return s.TTRPCTaskService.Stats(ctx, r)
+	}
+	ns, err := namespaces.NamespaceRequired(ctx)
+	if err != nil {
+		return nil, errgrpc.ToGRPC(err)
+	}
+	backend, err := sandbox.For(st.class)
+	if err != nil {
+		return nil, errgrpc.ToGRPC(err)
+	}
+	in := &policy.Input{Spec: st.spec, ID: r.ID}
+	m, handled, err := backend.AppStats(st.class, ns, r.ID, in.IsCRI() && !in.IsSandbox())
+	if !handled {
+		return s.TTRPCTaskService.Stats(ctx, r)
+	}
+	if err != nil {
+		return nil, errgrpc.ToGRPC(err)
+	}
+	a, err := typeurl.MarshalAnyToProto(m)
+	if err != nil {
+		return nil, errgrpc.ToGRPC(err)
+	}
+	return &taskAPI.StatsResponse{Stats: a}, nil
 }
 
 // container returns what Create recorded of a container.

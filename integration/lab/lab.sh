@@ -573,6 +573,9 @@ write_containerd_config() {
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.hardened-gvisor]
         runtime_type = "io.containerd.hardened.v2"
         runtime_path = "$HARDENED_GVISOR_SHIM"
+      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.hardened-gvisor-audit]
+        runtime_type = "io.containerd.hardened.v2"
+        runtime_path = "$BIN/containerd-shim-hardened-gvisor-audit-v2"
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.hardened-nouserns]
         runtime_type = "io.containerd.hardened.v2"
         runtime_path = "$HARDENED_NOUSERNS_SHIM"
@@ -621,6 +624,9 @@ write_file_class_config() {
 	CLASS_BINARY=$BIN/runsc CLASS_ROOT=$RUNSC_ROOT lab_class_config hardened-gvisor 'runtime = "runsc"' \
 		>"$HARDENED_CLASS_DIR/containerd-shim-hardened-gvisor-v2.toml"
 	ln -sfn containerd-shim-hardened-v2 "$HARDENED_GVISOR_SHIM"
+	CLASS_BINARY=$BIN/runsc CLASS_ROOT=$RUNSC_ROOT lab_class_config hardened-gvisor-audit 'runtime = "runsc"' 'mode = "audit"' \
+		>"$HARDENED_CLASS_DIR/containerd-shim-hardened-gvisor-audit-v2.toml"
+	ln -sfn containerd-shim-hardened-v2 "$BIN/containerd-shim-hardened-gvisor-audit-v2"
 	# a second binary name for the audit class (its node class file is named after it)
 	ln -sfn containerd-shim-hardened-v2 "$HARDENED_AUDIT_SHIM"
 }
@@ -681,7 +687,7 @@ export LAB_HARDENED_NOSECCOMP_SHIM='$HARDENED_NOSECCOMP_SHIM'
 export LAB_HARDENED_GVISOR_SHIM='$HARDENED_GVISOR_SHIM'
 export LAB_HARDENED_AUDIT_LOG='$LOGS/hardened-audit.log'
 export LAB_KUBELET_ROOT='$LAB_DIR/kubelet'
-export LAB_RUNTIME_HANDLERS='runc hardened hardened-audit hardened-nouserns hardened-noseccomp hardened-inline hardened-file runsc hardened-gvisor'
+export LAB_RUNTIME_HANDLERS='runc hardened hardened-audit hardened-nouserns hardened-noseccomp hardened-inline hardened-file runsc hardened-gvisor hardened-gvisor-audit'
 export LAB_HARDENED_CLASS_DIR='$HARDENED_CLASS_DIR'
 export LAB_FILE_CLASS_CONFIG='$FILE_CLASS_CONFIG'
 export LAB_FIFO_DIR='$FIFO_DIR'
@@ -923,7 +929,7 @@ cmd_up() {
 	fi
 	ok "lab '$LAB_NAME' up in $(elapsed "$t0")"
 	log "  source $LAB_ENV   (or: $0 exec|crictl|ctr ...)"
-	log "  CRI endpoint $CRI_ENDPOINT, handlers: runc (default), hardened, hardened-audit, hardened-nouserns, hardened-noseccomp, hardened-inline, hardened-file, runsc, hardened-gvisor"
+	log "  CRI endpoint $CRI_ENDPOINT, handlers: runc (default), hardened, hardened-audit, hardened-nouserns, hardened-noseccomp, hardened-inline, hardened-file, runsc, hardened-gvisor, hardened-gvisor-audit"
 }
 
 # ---------------------------------------------------------------------------
