@@ -249,6 +249,16 @@ func TestGVisorRefusalsNeverReachRunsc(t *testing.T) {
 		t.Errorf("a refused pod reached runsc: its root holds %s, before %s", after, before)
 	}
 
+	// a safe sysctl runc would apply: gVisor's kernel would silently keep its own value
+	_, out, err = tryRunPod(t, ctx, gvisorHandler, map[string]any{"sysctls": map[string]string{"net.ipv4.ip_unprivileged_port_start": "80"}})
+	if err == nil {
+		t.Fatalf("a pod with a sysctl gVisor does not apply started: %s", out)
+	}
+	wantAll(t, out, `refused by backend: gVisor does not apply sysctl net.ipv4.ip_unprivileged_port_start from the spec`)
+	if after := fmt.Sprint(l.runscStateOf(criNamespace)); after != before {
+		t.Errorf("a refused pod reached runsc: its root holds %s, before %s", after, before)
+	}
+
 	pod := runPod(t, ctx, gvisorHandler)
 	before = fmt.Sprint(l.runscStateOf(criNamespace))
 	cfg := containerCfg("etc", hostMount("/host", "/etc", true), nil, nil)

@@ -20,7 +20,9 @@ import (
 
 	runcoptions "github.com/containerd/containerd/api/types/runc/options"
 	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/policy"
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/runtimeclass"
 )
 
@@ -532,4 +534,51 @@ func (runsc) Unsupported(op string, app bool) error {
 			op, op, op, errdefs.ErrNotImplemented)
 	}
 	return nil
+}
+
+// runscAppliedSysctls are the spec sysctls runsc applies (the sandbox's IPv6 switch and the
+// sentry's open-file limit); gVisor's kernel keeps its own value of every other one.
+var runscAppliedSysctls = map[string]bool{"net.ipv6.conf.all.disable_ipv6": true, "fs.nr_open": true}
+
+// containerdDefaultSysctl reports the sysctls containerd's CRI adds to every pod
+// (enable_unprivileged_ports, enable_unprivileged_icmp) with their default values: not a
+// workload's ask, so not refused; under gVisor a non-root program needs NET_BIND_SERVICE to bind
+// a port below 1024 (README).
+func containerdDefaultSysctl(k, v string) bool {
+	return (k == "net.ipv4.ip_unprivileged_port_start" && v == "0") ||
+		(k == "net.ipv4.ping_group_range" && v == "0 2147483647")
+}
+
+// Gaps: what runsc would silently run differently from the spec — sysctls its kernel does not
+// take from the spec, and mount propagation, which its kernel does not do.
+func (runsc) Gaps(spec *specs.Spec) []policy.Violation {
+	var vs []policy.Violation
+	if spec.Linux != nil {
+		keys := make([]string, 0, len(spec.Linux.Sysctl))
+		for k, v := range spec.Linux.Sysctl {
+			if !runscAppliedSysctls[k] && !containerdDefaultSysctl(k, v) {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			vs = append(vs, policy.Violation{Check: BackendCheckID, Field: fmt.Sprintf("linux.sysctl[%q]", k), Value: fmt.Sprintf("%q", spec.Linux.Sysctl[k]),
+				Reason: fmt.Sprintf("gVisor does not apply sysctl %s from the spec: its kernel would keep its own value", k),
+				Hint:   "remove the sysctl from the pod's securityContext.sysctls, or run the pod under a runc class"})
+		}
+		if p := spec.Linux.RootfsPropagation; p != "" && !strings.HasSuffix(p, "private") {
+			vs = append(vs, policy.Violation{Check: BackendCheckID, Field: "linux.rootfsPropagation", Value: fmt.Sprintf("%q", p),
+				Reason: "gVisor does not propagate mounts", Hint: "leave the root file system's propagation private"})
+		}
+	}
+	for _, m := range spec.Mounts {
+		for _, o := range m.Options {
+			if slices.Contains([]string{"shared", "rshared", "slave", "rslave"}, o) {
+				vs = append(vs, policy.Violation{Check: BackendCheckID, Field: fmt.Sprintf("mounts[%q].options", m.Destination), Value: fmt.Sprintf("%q", o),
+					Reason: "gVisor does not propagate mounts between the host and the sandbox",
+					Hint:   "set the volume mount's mountPropagation to None, or run the pod under a runc class"})
+			}
+		}
+	}
+	return vs
 }

@@ -10,6 +10,7 @@ import (
 
 	cgroupsv1 "github.com/containerd/cgroups/v3/cgroup1/stats"
 	cgroupsv2 "github.com/containerd/cgroups/v3/cgroup2/stats"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/runtimeclass"
 )
@@ -172,5 +173,24 @@ func TestRunscUnsupported(t *testing.T) {
 	}
 	if err := (runc{}).Unsupported("pause", true); err != nil {
 		t.Errorf("runc: %v", err)
+	}
+}
+
+func TestRunscGaps(t *testing.T) {
+	spec := &specs.Spec{Linux: &specs.Linux{Sysctl: map[string]string{"net.ipv4.ip_unprivileged_port_start": "80", "fs.nr_open": "1024", "net.ipv4.ping_group_range": "0 2147483647"}, RootfsPropagation: "rslave"},
+		Mounts: []specs.Mount{{Destination: "/data", Options: []string{"rbind", "rshared"}}, {Destination: "/ok", Options: []string{"rbind", "rprivate"}}}}
+	var fields []string
+	for _, v := range (runsc{}).Gaps(spec) {
+		if v.Check != BackendCheckID || v.Reason == "" || v.Hint == "" {
+			t.Errorf("violation %+v", v)
+		}
+		fields = append(fields, v.Field)
+	}
+	want := []string{`linux.sysctl["net.ipv4.ip_unprivileged_port_start"]`, "linux.rootfsPropagation", `mounts["/data"].options`}
+	if !slices.Equal(fields, want) {
+		t.Errorf("gaps %q, want %q", fields, want)
+	}
+	if vs := (runc{}).Gaps(spec); vs != nil {
+		t.Errorf("runc gaps %v", vs)
 	}
 }

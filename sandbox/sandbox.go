@@ -6,7 +6,9 @@ import (
 	"fmt"
 
 	runcoptions "github.com/containerd/containerd/api/types/runc/options"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/policy"
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/runtimeclass"
 )
 
@@ -31,7 +33,13 @@ type Backend interface {
 	// "resume") on a container (app: an app container of a pod) as runc
 	// would, or returns nil.
 	Unsupported(op string, app bool) error
+	// Gaps lists what of spec the backend would silently run differently from
+	// runc; each is refused (check BackendCheckID) before anything starts.
+	Gaps(spec *specs.Spec) []policy.Violation
 }
+
+// BackendCheckID names the refusals of what a class's backend cannot give.
+const BackendCheckID = "backend"
 
 // For returns the backend of a class.
 func For(c *runtimeclass.Class) (Backend, error) {
@@ -54,6 +62,8 @@ func (runc) Check(*runtimeclass.Class) error   { return nil }
 func (runc) Prepare(*runtimeclass.Class) error { return nil }
 
 func (runc) Unsupported(string, bool) error { return nil }
+
+func (runc) Gaps(*specs.Spec) []policy.Violation { return nil }
 
 func (runc) AppStats(*runtimeclass.Class, string, string, bool) (any, bool, error) {
 	return nil, false, nil

@@ -17,6 +17,7 @@ import (
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/harden"
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/policy"
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/runtimeclass"
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/sandbox"
 )
 
 // refusal is a policy refusal: its text is the refusal message alone, and it
@@ -159,6 +160,9 @@ func checkSpec(class *runtimeclass.Class, r request) (*policy.Input, []policy.Vi
 	}
 	if len(r.restore) > 0 {
 		vs = append(vs, restoreRefusal(r.restore))
+	}
+	if backend, err := sandbox.For(class); err == nil {
+		vs = append(vs, backend.Gaps(r.spec)...)
 	}
 	return in, vs
 }
