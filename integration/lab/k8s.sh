@@ -483,8 +483,10 @@ cmd_install() {
 	old=$(kubectl_ -n hardened-runtime-system get pods -l app=hardened-node-installer -o jsonpath='{.items[0].metadata.name}')
 	kubectl_ -n hardened-runtime-system rollout restart ds/hardened-node-installer >/dev/null
 	kubectl_ -n hardened-runtime-system rollout status ds/hardened-node-installer --timeout=120s >/dev/null
-	[[ $(kubectl_ -n hardened-runtime-system get pods -l app=hardened-node-installer -o jsonpath='{.items[0].metadata.name}') != "$old" ]] ||
-		die "the rollout did not replace the installer pod"
+	kubectl_ -n hardened-runtime-system wait --for=delete "pod/$old" --timeout=120s >/dev/null 2>&1 ||
+		die "the rollout did not replace the installer pod $old"
+	[[ -n $(kubectl_ -n hardened-runtime-system get pods -l app=hardened-node-installer --field-selector=status.phase=Running -o jsonpath='{.items[0].metadata.name}') ]] ||
+		die "no installer pod runs after the rollout"
 	installed && [[ -e $INSTALL_DIR/bin/containerd-shim-hardened-v2 ]] || die "a rollout of the installer uninstalled the shim"
 	[[ $(grep -c 'supervisor: starting' "$K/node-containerd.log") == "$restarts" ]] || die "a rollout of the installer restarted containerd"
 	log "a rollout restart of the installer kept the shim installed and did not restart containerd"
