@@ -14,7 +14,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -70,8 +69,8 @@ func (runsc) Name() string { return runtimeclass.BackendRunsc }
 
 func (runsc) RuncOptions(c *runtimeclass.Class) *runcoptions.Options {
 	o := runc{}.RuncOptions(c)
-	// the wrapper; a class whose wrapper cannot be prepared keeps runsc's own name and fails
-	// at Create with prepareWrapper's error (Prepare runs first)
+	// the wrapper; a class whose wrapper path cannot be made keeps runsc's own name, and
+	// Prepare, which runs before Create, fails with the reason
 	if w, err := wrapperPath(c); err == nil {
 		o.BinaryName = w
 	}
@@ -263,8 +262,8 @@ func createArgs(rest []string) (bundle, pidFile, id string) {
 			bundle = v
 		} else if v, ok := val("--pid-file"); ok {
 			pidFile = v
-		} else if v, ok := val("--console-socket"); ok {
-			_ = v
+		} else if _, ok := val("--console-socket"); ok {
+			// its value is not the ID
 		} else if !strings.HasPrefix(a, "-") {
 			id = a
 		}
@@ -386,11 +385,30 @@ func findStandIn(id string) int {
 		}
 		args := strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
 		if len(args) >= 4 && IsRunscWrapper(args[0]) && args[1] == runscWaitArg &&
-			args[len(args)-2] == "--" && args[len(args)-1] == id {
+			args[len(args)-2] == "--" && args[len(args)-1] == id && ownStandIn(pid) {
 			return pid
 		}
 	}
 	return 0
+}
+
+// ownStandIn reports whether pid is a stand-in this shim started: a child of the shim (the
+// wrapper's parent, the subreaper it was reparented to) running the shim's executable. A
+// process of another pod can name itself like a stand-in; it cannot be the shim's child.
+func ownStandIn(pid int) bool {
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// the fields after the command name, which is in parentheses and may hold spaces
+	i := bytes.LastIndexByte(st, ')')
+	f := strings.Fields(string(st[i+1:]))
+	if i < 0 || len(f) < 2 || f[1] != strconv.Itoa(os.Getppid()) {
+		return false
+	}
+	exe, err1 := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	self, err2 := os.Readlink("/proc/self/exe")
+	return err1 == nil && err2 == nil && exe == self
 }
 
 // waitContainer is the stand-in: it waits until the container has started and exited (runsc
@@ -407,7 +425,10 @@ func waitContainer(settings RunscSettings, args []string) int {
 		return 2
 	}
 	cmd := append(append(append([]string{}, global...), settings.args()...), "wait", id)
-	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
+	// every 50 ms at most while a start is due (the task service starts a container right
+	// after creating it), then every second for a container created and left unstarted
+	begin := time.Now()
+	for delay := time.Millisecond; ; delay = min(2*delay, standInPoll(time.Since(begin))) {
 		var stdout, stderr bytes.Buffer
 		c := exec.Command(bin, cmd...)
 		c.Stdout, c.Stderr = &stdout, &stderr
@@ -428,8 +449,14 @@ func waitContainer(settings RunscSettings, args []string) int {
 	}
 }
 
-// runsc's flag lists, looked up once per binary.
-var runscFlags sync.Map // binary path -> map[string]bool
+// standInPoll is the longest wait between two `runsc wait` attempts of a stand-in whose
+// container has not started after waited.
+func standInPoll(waited time.Duration) time.Duration {
+	if waited < 5*time.Second {
+		return 50 * time.Millisecond
+	}
+	return time.Second
+}
 
 // Check verifies that the class's runsc binary exists and knows every flag the class sets
 // (`runsc flags`), so that a typo is refused at the pod's start with its name.
@@ -441,28 +468,47 @@ func (runsc) Check(c *runtimeclass.Class) error {
 	if len(c.Runsc.Flags) == 0 {
 		return nil
 	}
-	v, ok := runscFlags.Load(bin)
-	if !ok {
+	names := make([]string, 0, len(c.Runsc.Flags))
+	for n := range c.Runsc.Flags {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var probeErr error
+	probe := func() error {
 		out, err := exec.Command(bin, "flags").Output()
 		if err != nil {
-			return fmt.Errorf("runtime class %q: %s flags: %w", c.Name(), bin, err)
+			probeErr = fmt.Errorf("%s flags: %w", bin, err)
+			return probeErr
 		}
 		known := map[string]bool{}
 		for _, line := range strings.Split(string(out), "\n") {
-			line = strings.TrimSpace(line)
-			if name, ok := strings.CutPrefix(line, "-"); ok {
+			if name, ok := strings.CutPrefix(strings.TrimSpace(line), "-"); ok {
 				if f := strings.Fields(name); len(f) > 0 {
 					known[strings.TrimPrefix(f[0], "-")] = true
 				}
 			}
 		}
-		v, _ = runscFlags.LoadOrStore(bin, known)
-	}
-	known := v.(map[string]bool)
-	for name := range c.Runsc.Flags {
-		if !known[name] {
-			return fmt.Errorf("runtime class %q: key \"runsc.flags.%s\": %s does not know the flag --%s (runsc flags lists the ones it does)", c.Name(), name, bin, name)
+		for _, name := range names {
+			if !known[name] {
+				return fmt.Errorf("key \"runsc.flags.%s\": %s does not know the flag --%s (runsc flags lists the ones it does)", name, bin, name)
+			}
 		}
+		return nil
+	}
+	// every shim start is a new process: the answer is kept for this boot, this binary and
+	// these flag names beside the user namespace probe's
+	if key, kerr := runcKey(bin); kerr == nil {
+		cacheDir := ""
+		if a, aerr := c.Allocator(); aerr == nil {
+			cacheDir = a.Dir
+		}
+		sum := sha256.Sum256([]byte(strings.Join(names, "\x00")))
+		err = cachedProbe(cacheDir, "runsc-flags-"+key+"-"+hex.EncodeToString(sum[:6]), probe, func(error) bool { return probeErr == nil })
+	} else {
+		err = probe()
+	}
+	if err != nil {
+		return fmt.Errorf("runtime class %q: %w", c.Name(), err)
 	}
 	return nil
 }

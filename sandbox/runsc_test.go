@@ -3,6 +3,7 @@ package sandbox
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -125,6 +126,7 @@ func TestCheckRunscFlags(t *testing.T) {
 	}
 	c := &runtimeclass.Class{}
 	c.Runtime, c.BinaryName, c.Root, c.Runsc.Platform = runtimeclass.BackendRunsc, fake, dir, "systrap"
+	c.Userns.StateDir = filepath.Join(dir, "userns") // where the answer is kept
 	c.Runsc.Flags = map[string]string{"net-raw": "false", "directfs": "false"}
 	if err := (runsc{}).Check(c); err != nil {
 		t.Errorf("known flags refused: %v", err)
@@ -132,6 +134,10 @@ func TestCheckRunscFlags(t *testing.T) {
 	c.Runsc.Flags = map[string]string{"net-rwa": "false"}
 	if err := (runsc{}).Check(c); err == nil || !strings.Contains(err.Error(), `"runsc.flags.net-rwa"`) || !strings.Contains(err.Error(), "--net-rwa") {
 		t.Errorf("an unknown flag: %v", err)
+	}
+	// the answers are kept on disk: a shim started later does not run `runsc flags` again
+	if kept, _ := filepath.Glob(filepath.Join(dir, "userns", "support-runsc-flags-*")); len(kept) != 2 {
+		t.Errorf("kept answers %q, want one per set of flag names", kept)
 	}
 	c.BinaryName = filepath.Join(dir, "absent")
 	if err := (runsc{}).Check(c); err == nil {
@@ -192,5 +198,29 @@ func TestRunscGaps(t *testing.T) {
 	}
 	if vs := (runc{}).Gaps(spec); vs != nil {
 		t.Errorf("runc gaps %v", vs)
+	}
+}
+
+// A stand-in is recognised only as a child of the wrapper's parent (the shim) running the
+// shim's executable: a process elsewhere that names itself like one is not.
+func TestOwnStandIn(t *testing.T) {
+	// this process: a child of its parent, running its own executable
+	if !ownStandIn(os.Getpid()) {
+		t.Error("a child of the wrapper's parent running the same executable is not recognised")
+	}
+	// a child of this process running another executable: the wrong parent and program
+	sleeper := exec.Command("sleep", "30")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		sleeper.Process.Kill()
+		sleeper.Wait()
+	}()
+	if ownStandIn(sleeper.Process.Pid) {
+		t.Error("a process that is not the shim's child is taken for a stand-in")
+	}
+	if findStandIn("") != 0 || findStandIn("no-such-container") != 0 {
+		t.Error("a stand-in found for no container")
 	}
 }
