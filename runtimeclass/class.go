@@ -183,6 +183,9 @@ func (c *Class) fromRuntimeOptions(ro *runtimeoptions.Options, bundle string) (*
 	if c.IsPinned() {
 		return c.Tighten(cfg, body, src, bundle)
 	}
+	if err := cfg.validateWhole(src); err != nil {
+		return nil, err
+	}
 	return New(cfg, src, bundle), nil
 }
 

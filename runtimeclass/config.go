@@ -286,7 +286,22 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Parse(data, path)
+	c, err := Parse(data, path)
+	if err != nil {
+		return nil, err
+	}
+	return c, c.validateWhole(path)
+}
+
+// validateWhole checks what only a whole class can be judged by, not a request's fragment
+// of a pinned class (whose runtime, unset there, is the pinned one's): a [runsc] table
+// applies only to runtime = "runsc".
+func (c *Config) validateWhole(source string) error {
+	if c.Runtime != BackendRunsc && (c.Runsc.Platform != "" || len(c.Runsc.Flags) > 0) {
+		return fmt.Errorf("runtime class config %s: key %q: is set but runtime is %q: the [runsc] table only applies to runtime = %q",
+			source, "runsc", orDefault(c.Runtime, BackendRunc), BackendRunsc)
+	}
+	return nil
 }
 
 // readConfig reads a class configuration file, bounded in size.
@@ -351,9 +366,6 @@ func (c *Config) validate(source string) error {
 		return bad("runtime", "backend %q is not supported by this build (supported: %q, %q)", c.Runtime, BackendRunc, BackendRunsc)
 	default:
 		return bad("runtime", "%q is not a known backend (want %q or %q)", c.Runtime, BackendRunc, BackendRunsc)
-	}
-	if c.Runtime != BackendRunsc && (c.Runsc.Platform != "" || len(c.Runsc.Flags) > 0) {
-		return bad("runsc", "is set but runtime is %q: the [runsc] table only applies to runtime = %q", orDefault(c.Runtime, BackendRunc), BackendRunsc)
 	}
 	if c.Runsc.Platform != "" && !slices.Contains(runscPlatforms, c.Runsc.Platform) {
 		return bad("runsc.platform", "%q is not a platform gVisor can use here (want %q or %q; kvm needs hardware virtualization)", c.Runsc.Platform, runscPlatforms[0], runscPlatforms[1])

@@ -71,7 +71,6 @@ func TestParseErrorsNameSourceAndKey(t *testing.T) {
 		{"bad class name", "class_name = \"Not Valid\"\n", []string{"cfg.toml", `"class_name"`, "Not Valid"}},
 		{"unknown backend", "runtime = \"crun\"\n", []string{"cfg.toml", `"runtime"`, "crun"}},
 		{"unsupported backend", "runtime = \"kata\"\n", []string{"cfg.toml", `"runtime"`, "not supported"}},
-		{"runsc table without runsc", "[runsc]\nplatform = \"ptrace\"\n", []string{"cfg.toml", `"runsc"`, "only applies to runtime"}},
 		{"runsc kvm", "runtime = \"runsc\"\n[runsc]\nplatform = \"kvm\"\n", []string{"cfg.toml", `"runsc.platform"`, "kvm"}},
 		{"runsc flag override", "runtime = \"runsc\"\n[runsc.flags]\nallow-flag-override = \"true\"\n", []string{"cfg.toml", `"runsc.flags.allow-flag-override"`, "annotations"}},
 		{"runsc owned flag", "runtime = \"runsc\"\n[runsc.flags]\noci-seccomp = \"false\"\n", []string{"cfg.toml", `"runsc.flags.oci-seccomp"`, "always"}},

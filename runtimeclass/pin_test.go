@@ -66,6 +66,7 @@ path_prefix = "/data"
 		{"audit mode", `mode = "audit"`, "mode", nil},
 		{"enforce mode", `mode = "enforce"`, "", nil},
 		{"another runtime binary", `binary_name = "/tmp/evil"`, "binary_name", nil},
+		{"another backend", `runtime = "runsc"`, "runtime", nil},
 		{"another audit log", `audit_log = "/tmp/log"`, "audit_log", nil},
 		{"another kubelet root", `kubelet_root = "/tmp/kubelet"`, "kubelet_root", nil},
 		{"restricted level", "[policy]\nlevel = \"restricted\"", "", func(c *Class) bool { return c.Policy.Level == "restricted" }},
@@ -126,6 +127,59 @@ path_prefix = "/data"
 				}
 			}
 		})
+	}
+}
+
+// A pinned gVisor class: a request may not switch its backend, platform or runsc flags.
+func TestPinnedRunscClass(t *testing.T) {
+	const node = "runtime = \"runsc\"\nbinary_name = \"/usr/bin/runsc\"\n[runsc]\nplatform = \"systrap\"\n[runsc.flags]\nnet-raw = \"false\"\n"
+	for _, tc := range []struct{ body, key string }{
+		{`runtime = "runc"`, "runtime"},
+		{"[runsc]\nplatform = \"ptrace\"", "runsc.platform"},
+		{"[runsc.flags]\nnet-raw = \"true\"", "runsc.flags"},
+		{"[runsc.flags]\nnet-raw = \"false\"\nnetwork = \"host\"", "runsc.flags"},
+		{"", ""},
+		{"[runsc]\nplatform = \"systrap\"", ""},
+	} {
+		r, dir := resolver(t)
+		if err := os.WriteFile(filepath.Join(dir, "containerd-shim-hardened-v2.toml"), []byte(node), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		a, _ := anypb.New(&runtimeoptions.Options{ConfigBody: []byte(tc.body)})
+		c, err := r.Resolve(a, bundle)
+		if tc.key == "" {
+			if err != nil || c.Runtime != BackendRunsc || c.Runsc.Platform != "systrap" || c.Runsc.Flags["net-raw"] != "false" {
+				t.Errorf("%q: %v %+v", tc.body, err, c)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), "pinned") || !strings.Contains(err.Error(), `"`+tc.key+`"`) {
+			t.Errorf("%q: err %v, want a pinning refusal naming %q", tc.body, err, tc.key)
+		}
+	}
+}
+
+// A whole class with a [runsc] table must be a runsc class: a node class file, or a request
+// that replaces an unpinned class. A pinned class's request fragment leaves runtime unset.
+func TestRunscTableNeedsRunscRuntime(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "cfg.toml")
+	if err := os.WriteFile(file, []byte("[runsc]\nplatform = \"ptrace\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(file); err == nil || !strings.Contains(err.Error(), file) || !strings.Contains(err.Error(), `"runsc"`) || !strings.Contains(err.Error(), "only applies to runtime") {
+		t.Errorf("a node class file with [runsc] and no runsc runtime: %v", err)
+	}
+	if _, err := Parse([]byte("[runsc]\nplatform = \"ptrace\"\n"), "fragment"); err != nil {
+		t.Errorf("a request fragment: %v", err)
+	}
+	r, nodeDir := resolver(t)
+	if err := os.WriteFile(filepath.Join(nodeDir, "containerd-shim-hardened-v2.toml"), []byte("pinned = false\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := anypb.New(&runtimeoptions.Options{ConfigBody: []byte("[runsc]\nplatform = \"ptrace\"\n")})
+	if _, err := r.Resolve(a, bundle); err == nil || !strings.Contains(err.Error(), "only applies to runtime") {
+		t.Errorf("a request replacing an unpinned class with [runsc] and no runsc runtime: %v", err)
 	}
 }
 
