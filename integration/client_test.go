@@ -53,18 +53,25 @@ type testTask struct {
 // hardened runtime, and registers its cleanup and leftover check.
 func newTask(t *testing.T, ctx context.Context, runtimeOpts any, args ...string) *testTask {
 	t.Helper()
+	if runtimeOpts == nil {
+		runtimeOpts = &runtimeoptions.Options{ConfigPath: classConfig}
+	}
+	return newTaskOn(t, ctx, runtimeType, runtimeOpts, args...)
+}
+
+// newTaskOn is newTask with another runtime (a runtime type or a shim binary
+// path) and its options as given (nil: none, the shim's node class).
+func newTaskOn(t *testing.T, ctx context.Context, runtime string, runtimeOpts any, args ...string) *testTask {
+	t.Helper()
 	l := requireLab(t)
 	id := fmt.Sprintf("%s-%d", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), time.Now().UnixNano()%1e6)
 	image, err := client.GetImage(ctx, busybox)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if runtimeOpts == nil {
-		runtimeOpts = &runtimeoptions.Options{ConfigPath: classConfig}
-	}
 	c, err := client.NewContainer(ctx, id,
 		containerd.WithNewSnapshot(id, image),
-		containerd.WithRuntime(runtimeType, runtimeOpts),
+		containerd.WithRuntime(runtime, runtimeOpts),
 		containerd.WithNewSpec(oci.WithImageConfig(image), oci.WithProcessArgs(args...)))
 	if err != nil {
 		t.Fatal(err)

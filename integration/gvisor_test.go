@@ -3,7 +3,6 @@
 package integration
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -13,9 +12,7 @@ import (
 	"testing"
 	"time"
 
-	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
-	"github.com/containerd/containerd/v2/pkg/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -65,53 +62,21 @@ func TestGVisorCtr(t *testing.T) {
 	if shim == "" {
 		t.Fatal("lab.env has no LAB_HARDENED_GVISOR_SHIM")
 	}
-	image, err := client.GetImage(ctx, busybox)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := uniqueName(t)
-	c, err := client.NewContainer(ctx, id, containerd.WithNewSnapshot(id, image), containerd.WithRuntime(shim, nil),
-		containerd.WithNewSpec(oci.WithImageConfig(image),
-			oci.WithProcessArgs("sh", "-c", `uname -r; grep -E "^(NoNewPrivs|CapEff):" /proc/self/status; touch /x 2>&1; sleep 2; exit 3`)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var task containerd.Task
-	t.Cleanup(func() {
-		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if task != nil {
-			_, _ = task.Delete(cctx, containerd.WithProcessKill)
-		}
-		if err := c.Delete(cctx, containerd.WithSnapshotCleanup); err != nil {
-			t.Errorf("deleting container: %v", err)
-		}
-		l.assertNoLeftovers(t, testNamespace, id)
-	})
-	stdout := &syncBuffer{}
-	task, err = c.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, stdout, stdout), cio.WithFIFODir(l.FIFODir)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	exit, err := task.Wait(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := task.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if uid := hostUIDOf("runsc-sandbox", id); uid < 1<<31 {
+	tt := newTaskOn(t, ctx, shim, nil, "sh", "-c", `uname -r; grep -E "^(NoNewPrivs|CapEff):" /proc/self/status; touch /x 2>&1; sleep 2; exit 3`)
+	tt.start(t, ctx)
+	if uid := hostUIDOf("runsc-sandbox", tt.id); uid < 1<<31 {
 		t.Errorf("gVisor's sandbox process runs as host UID %d, want one of the class's range (>= 2^31)", uid)
 	}
 	// exec: the exec checks apply (an exec that would clear no_new_privs is refused before
 	// runsc sees it); an allowed one reports its exit code and output
-	_, err = task.Exec(ctx, "escalate", &specs.Process{Args: []string{"true"}, Cwd: "/", Env: []string{"PATH=/bin"}},
-		cio.NewCreator(cio.WithStreams(nil, stdout, stdout), cio.WithFIFODir(l.FIFODir)))
+	execOut := &syncBuffer{}
+	_, err := tt.task.Exec(ctx, "escalate", &specs.Process{Args: []string{"true"}, Cwd: "/", Env: []string{"PATH=/bin"}},
+		cio.NewCreator(cio.WithStreams(nil, execOut, execOut), cio.WithFIFODir(l.FIFODir)))
 	if err == nil || !strings.Contains(err.Error(), "refused by execEscalation") {
 		t.Errorf("an exec clearing noNewPrivileges: %v, want a refusal by execEscalation", err)
 	}
-	ep, err := task.Exec(ctx, "probe", &specs.Process{Args: []string{"sh", "-c", "echo exec-ok; exit 7"}, Cwd: "/", Env: []string{"PATH=/bin"}, NoNewPrivileges: true},
-		cio.NewCreator(cio.WithStreams(nil, stdout, stdout), cio.WithFIFODir(l.FIFODir)))
+	ep, err := tt.task.Exec(ctx, "probe", &specs.Process{Args: []string{"sh", "-c", "echo exec-ok; exit 7"}, Cwd: "/", Env: []string{"PATH=/bin"}, NoNewPrivileges: true},
+		cio.NewCreator(cio.WithStreams(nil, execOut, execOut), cio.WithFIFODir(l.FIFODir)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,18 +91,20 @@ func TestGVisorCtr(t *testing.T) {
 		t.Errorf("exec exit code %d, want 7", code)
 	}
 	ep.Delete(ctx)
-	code, _, err := (<-exit).Result()
-	if err != nil {
+	if !strings.Contains(execOut.String(), "exec-ok") {
+		t.Errorf("exec output %q", execOut.String())
+	}
+	code := tt.wait(t, ctx)
+	// the stdio copy finishes after the exit event; Delete closes and waits for it
+	if _, err := tt.task.Delete(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := task.Delete(ctx); err != nil {
-		t.Fatal(err)
-	}
-	out := stdout.String()
+	tt.task = nil
+	out := tt.stdout.String()
 	if code != 3 {
 		t.Errorf("exit code %d, want 3; output %q", code, out)
 	}
-	for _, want := range []string{"-gvisor\n", "NoNewPrivs:\t1", "Read-only file system", "exec-ok"} {
+	for _, want := range []string{"-gvisor\n", "NoNewPrivs:\t1", "Read-only file system"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q (gVisor's kernel version, the class's no_new_privs and read-only root): %q", want, out)
 		}

@@ -118,6 +118,9 @@ func (in *Input) IsSandbox() bool {
 // IsCRI reports whether the spec carries containerd CRI's annotations.
 func (in *Input) IsCRI() bool { return in.annotation(AnnotationContainerType) != "" }
 
+// IsAppContainer reports whether the spec is an app container of a CRI pod.
+func (in *Input) IsAppContainer() bool { return in.IsCRI() && !in.IsSandbox() }
+
 func (in *Input) annotation(k string) string {
 	if in.Spec == nil {
 		return ""

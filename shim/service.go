@@ -59,6 +59,9 @@ type containerState struct {
 	userns *usernsState
 }
 
+// isApp reports whether the container is an app container of a CRI pod.
+func (st *containerState) isApp() bool { return (&policy.Input{Spec: st.spec}).IsAppContainer() }
+
 // newService wraps a runc task service.
 func newService(runc taskAPI.TTRPCTaskService) *service {
 	return &service{TTRPCTaskService: runc, containers: make(map[string]*containerState)}
@@ -337,16 +340,11 @@ func (s *service) Resume(ctx context.Context, r *taskAPI.ResumeRequest) (*emptyp
 
 // unsupported asks the container's backend whether it can do op for it.
 func (s *service) unsupported(id, op string) error {
-	st, err := s.container(id)
-	if err != nil {
-		return nil // the runc task service answers for containers the shim does not know
+	st, backend, err := s.backendOf(id)
+	if st == nil {
+		return err // nil: the runc task service answers for containers the shim does not know
 	}
-	backend, err := sandbox.For(st.class)
-	if err != nil {
-		return errgrpc.ToGRPC(err)
-	}
-	in := &policy.Input{Spec: st.spec, ID: id}
-	if err := backend.Unsupported(op, in.IsCRI() && !in.IsSandbox()); err != nil {
+	if err := backend.Unsupported(op, st.isApp()); err != nil {
 		return errgrpc.ToGRPC(err)
 	}
 	return nil
@@ -355,20 +353,18 @@ func (s *service) unsupported(id, op string) error {
 // Stats reports a container's metrics; the backend measures the ones it runs
 // itself (a gVisor pod's app containers), the runc task service the rest.
 func (s *service) Stats(ctx context.Context, r *taskAPI.StatsRequest) (*taskAPI.StatsResponse, error) {
-	st, err := s.container(r.ID)
-	if err != nil {
+	st, backend, err := s.backendOf(r.ID)
+	if st == nil {
+		if err != nil {
+			return nil, err
+		}
 		return s.TTRPCTaskService.Stats(ctx, r)
 	}
 	ns, err := namespaces.NamespaceRequired(ctx)
 	if err != nil {
 		return nil, errgrpc.ToGRPC(err)
 	}
-	backend, err := sandbox.For(st.class)
-	if err != nil {
-		return nil, errgrpc.ToGRPC(err)
-	}
-	in := &policy.Input{Spec: st.spec, ID: r.ID}
-	m, handled, err := backend.AppStats(st.class, ns, r.ID, in.IsCRI() && !in.IsSandbox())
+	m, handled, err := backend.AppStats(st.class, ns, r.ID, st.isApp())
 	if !handled {
 		return s.TTRPCTaskService.Stats(ctx, r)
 	}
@@ -380,6 +376,21 @@ func (s *service) Stats(ctx context.Context, r *taskAPI.StatsRequest) (*taskAPI.
 		return nil, errgrpc.ToGRPC(err)
 	}
 	return &taskAPI.StatsResponse{Stats: a}, nil
+}
+
+// backendOf returns what Create recorded of a container and its class's
+// backend; st is nil (with a nil error) for a container the shim does not
+// know.
+func (s *service) backendOf(id string) (*containerState, sandbox.Backend, error) {
+	st, err := s.container(id)
+	if err != nil {
+		return nil, nil, nil
+	}
+	backend, err := sandbox.For(st.class)
+	if err != nil {
+		return nil, nil, errgrpc.ToGRPC(err)
+	}
+	return st, backend, nil
 }
 
 // container returns what Create recorded of a container.

@@ -152,13 +152,13 @@ func (s *service) userNamespace(ctx context.Context, class *runtimeclass.Class, 
 	}
 
 	var st *usernsState
-	if audit && in.IsCRI() && !in.IsSandbox() {
+	if audit && in.IsAppContainer() {
 		// the sandbox of an audited pod runs without one: what enforce
 		// mode would do
 		note(`linux.namespaces["user"]`, nil, "join the pod sandbox's")
 		return nil, nil
 	}
-	if in.IsCRI() && !in.IsSandbox() {
+	if in.IsAppContainer() {
 		// An app container joins its pod sandbox's user namespace.
 		s.mu.Lock()
 		sb, ok := s.containers[in.SandboxID()]
@@ -293,7 +293,7 @@ func usernsStartCheck(class *runtimeclass.Class, spec *specs.Spec) []policy.Viol
 		return nil
 	}
 	in := &policy.Input{Spec: spec}
-	if _, own := hasUserNS(spec); own || (in.IsCRI() && !in.IsSandbox()) {
+	if _, own := hasUserNS(spec); own || (in.IsAppContainer()) {
 		return nil
 	}
 	if err := usernsSupport(class); err != nil {
@@ -445,7 +445,7 @@ func (s *service) ownUserNamespace(ctx context.Context, class *runtimeclass.Clas
 		return refuse(v.Field, v.Value, v.Reason)
 	}
 	ns := harden.UserNamespace{UIDMappings: uids, GIDMappings: gids, Path: own.Path}
-	if in.IsCRI() && !in.IsSandbox() {
+	if in.IsAppContainer() {
 		if own.Path == "" {
 			return refuse(`linux.namespaces["user"].path`, "",
 				"an app container of a pod must join its pod sandbox's user namespace, not make one of its own")
@@ -689,7 +689,7 @@ func previewUserns(ctx context.Context, class *runtimeclass.Class, d *decision, 
 	var notes []string
 	u := harden.UserNamespace{}
 	var desc string
-	if in.IsCRI() && !in.IsSandbox() {
+	if in.IsAppContainer() {
 		u.Path = "/proc/<pod sandbox pid>/ns/user"
 		desc = "the pod sandbox's"
 	} else {

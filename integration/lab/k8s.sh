@@ -58,7 +58,6 @@ INSTALL_DIR=$N/opt/hardened-runtime
 inlab() { nsenter --net="$LAB_NETNS_PATH" -- "$@"; }
 kubectl_() { inlab "$BIN/kubectl" --kubeconfig "$K/admin.kubeconfig" "$@"; }
 node_crictl() { inlab "$BIN/crictl" --runtime-endpoint "unix://$NSOCK" --image-endpoint "unix://$NSOCK" --timeout 30s "$@"; }
-node_ctr() { "$BIN/ctr" --address "$NSOCK" "$@"; }
 since() { awk -v a="$(date +%s.%N)" -v b="$1" 'BEGIN{printf "%.1f", a-b}'; }
 
 cmd_build() {
