@@ -338,7 +338,7 @@ node_mounts() { awk -v a="$N/" -v b="$N" '{mp=$5; gsub(/\\040/, " ", mp); if (in
 node_shims() {
 	local p
 	for p in /proc/[0-9]*; do
-		tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qE "^[^ ]*containerd-shim[^ ]* .*-address $NSOCK( |$)" && echo "${p#/proc/}"
+		[[ $(tr '\0' ' ' 2>/dev/null <"$p/cmdline") =~ ^[^\ ]*containerd-shim[^\ ]*\ .*-address\ $NSOCK(\ |$) ]] && echo "${p#/proc/}"
 	done
 	return 0
 }
@@ -595,7 +595,7 @@ smoke_refused() {
 				[[ $(node_crictl inspect -o go-template --template '{{.status.state}}' "$cid") != CONTAINER_RUNNING ]] || die "$pod: container $cid runs"
 				[[ ! -e $NR/containerd/io.containerd.runtime.v2.task/k8s.io/$cid && ! -e $NR/containerd/runc/k8s.io/$cid ]] ||
 					die "$pod: refused container $cid left its bundle or runc state"
-				! node_mounts | grep -q "$cid" || die "$pod: refused container $cid left a mount"
+				[[ $(node_mounts) != *"$cid"* ]] || die "$pod: refused container $cid left a mount"
 			done
 		fi
 		log "$pod: refused $n times, each '$(cut -f2 <<<"$ev" | head -1 | sed 's/.*\(refused by .*\) (runtime class.*/\1/')'"
@@ -654,7 +654,9 @@ cmd_smoke() {
 	out=$(kubectl_ -n smoke exec app-hostusers-false -- cat /proc/self/uid_map | tr -s ' ')
 	[[ $out =~ ^\ ?0\ ([0-9]+)\ 65536$ && ${BASH_REMATCH[1]} -ge 65536 && ${BASH_REMATCH[1]} -lt 2147483648 ]] ||
 		die "the hostUsers: false pod's range is not from kubelet's subordinate IDs (65536..2^31): $out"
-	kubectl_ -n smoke logs app-hardened | head -1 | grep -qx started || die "kubectl logs"
+	# the whole log, then its first line: a reader that stops early would fail the pipeline
+	out=$(kubectl_ -n smoke logs app-hardened)
+	[[ ${out%%$'\n'*} == started ]] || die "kubectl logs: $out"
 
 	smoke_refused
 
@@ -701,7 +703,7 @@ cmd_demo() {
 	show cat "$REPO/integration/k8s/manifests/demo.yaml"
 	show kubectl apply -f "$REPO/integration/k8s/manifests/demo.yaml"
 	kubectl_ -n demo wait --for=condition=Ready pod/app --timeout=120s >/dev/null || die "pod app not Ready"
-	for _ in $(seq 100); do refusal_events demo wants-privileged | grep -q . && break; sleep 0.3; done
+	for _ in $(seq 100); do [[ -n $(refusal_events demo wants-privileged) ]] && break; sleep 0.3; done
 	show kubectl -n demo get pods
 	show kubectl -n demo logs app
 	show kubectl -n demo exec app -- sh -c 'id; cat /proc/self/uid_map; grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status; touch /x 2>&1; true'
