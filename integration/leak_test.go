@@ -45,7 +45,8 @@ func (l *lab) shimProcesses() map[int]string {
 			continue
 		}
 		for i, a := range args {
-			if a == "-address" && i+1 < len(args) && args[i+1] == l.Address {
+			// the lab's shims, and the shims the hardened shim delegates to
+			if a == "-address" && i+1 < len(args) && (args[i+1] == l.Address || args[i+1] == l.Address+delegateAddressSuffix) {
 				out[pid] = strings.Join(args, " ")
 			}
 		}

@@ -228,6 +228,13 @@ func (c *Class) fill(bundle string) {
 	}
 	if c.BinaryName == "" {
 		c.BinaryName = c.Runtime
+		if c.Runtime == BackendKata {
+			// what a runc-compatible delegate runs (Kata ignores it)
+			c.BinaryName = BackendRunc
+		}
+	}
+	if c.Runtime == BackendKata && c.Kata.Shim == "" {
+		c.Kata.Shim = DefaultKataShim
 	}
 	if c.Runtime == BackendRunsc && c.Runsc.Platform == "" {
 		c.Runsc.Platform = runscPlatforms[0]

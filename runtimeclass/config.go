@@ -47,12 +47,15 @@ const maxConfigSize = 1 << 20
 type Config struct {
 	// ClassName names the class in messages and the audit log. Default "hardened".
 	ClassName string `toml:"class_name"`
-	// Runtime selects the sandbox backend: "runc" (default) or "runsc"
-	// (gVisor; [runsc] holds its settings). "kata" is reserved and refused
-	// with a clear error.
+	// Runtime selects the sandbox backend: "runc" (default), "runsc"
+	// (gVisor; [runsc] holds its settings) or "kata" (the containers are
+	// handed, after the checks and hardening, to another v2 shim; [kata]
+	// names it).
 	Runtime string `toml:"runtime"`
 	// Runsc holds the gVisor backend's settings (runtime = "runsc").
 	Runsc RunscConfig `toml:"runsc"`
+	// Kata holds the delegation backend's settings (runtime = "kata").
+	Kata KataConfig `toml:"kata"`
 	// BinaryName is the OCI runtime binary, a name looked up in PATH or an
 	// absolute path. Default: the backend's binary ("runc", "runsc").
 	BinaryName string `toml:"binary_name"`
@@ -126,6 +129,29 @@ type RunscConfig struct {
 	// spec or the host weaken the sandbox are refused (RunscFlagRefused).
 	Flags map[string]string `toml:"flags"`
 }
+
+// KataConfig is the [kata] table: the v2 shim the class's containers are
+// delegated to. Kata's shim by default; any v2 shim binary works
+// (containerd-shim-runc-v2 is how the lab tests delegation).
+type KataConfig struct {
+	// Shim is the delegate v2 shim binary, a name looked up in PATH or an
+	// absolute path. Default "containerd-shim-kata-v2".
+	Shim string `toml:"shim"`
+	// ConfigPath is the delegate's configuration file, sent to it as the
+	// ConfigPath runtime option (what Kata reads). Default: none, and the
+	// delegate is sent the class's runc options (binary_name, root, …),
+	// which runc-compatible shims use and Kata ignores (using its own
+	// default configuration).
+	ConfigPath string `toml:"config_path"`
+	// UserNamespaces declares that the delegate applies a spec's user
+	// namespace and idmapped root file system as runc does
+	// (containerd-shim-runc-v2 does; Kata does not). Default false: a class
+	// with user_namespace = "required" is then refused at Start.
+	UserNamespaces bool `toml:"user_namespaces"`
+}
+
+// DefaultKataShim is the delegate shim of a kata class without [kata] shim.
+const DefaultKataShim = "containerd-shim-kata-v2"
 
 // Platforms gVisor offers here (kvm needs VMX/SVM).
 var runscPlatforms = []string{"systrap", "ptrace"}
@@ -301,6 +327,10 @@ func (c *Config) validateWhole(source string) error {
 		return fmt.Errorf("runtime class config %s: key %q: is set but runtime is %q: the [runsc] table only applies to runtime = %q",
 			source, "runsc", orDefault(c.Runtime, BackendRunc), BackendRunsc)
 	}
+	if c.Runtime != BackendKata && c.Kata != (KataConfig{}) {
+		return fmt.Errorf("runtime class config %s: key %q: is set but runtime is %q: the [kata] table only applies to runtime = %q",
+			source, "kata", orDefault(c.Runtime, BackendRunc), BackendKata)
+	}
 	return nil
 }
 
@@ -361,11 +391,17 @@ func (c *Config) validate(source string) error {
 		return bad("class_name", "%q is not a valid RuntimeClass name (lower-case letters, digits, '-' and '.', at most 63 characters)", c.ClassName)
 	}
 	switch c.Runtime {
-	case "", BackendRunc, BackendRunsc:
-	case BackendKata:
-		return bad("runtime", "backend %q is not supported by this build (supported: %q, %q)", c.Runtime, BackendRunc, BackendRunsc)
+	case "", BackendRunc, BackendRunsc, BackendKata:
 	default:
-		return bad("runtime", "%q is not a known backend (want %q or %q)", c.Runtime, BackendRunc, BackendRunsc)
+		return bad("runtime", "%q is not a known backend (want %q, %q or %q)", c.Runtime, BackendRunc, BackendRunsc, BackendKata)
+	}
+	if c.Kata.Shim != "" {
+		if strings.ContainsAny(c.Kata.Shim, "\x00\n") || (strings.Contains(c.Kata.Shim, "/") && !filepath.IsAbs(c.Kata.Shim)) {
+			return bad("kata.shim", "%q must be a binary name looked up in PATH or an absolute path", c.Kata.Shim)
+		}
+	}
+	if c.Kata.ConfigPath != "" && (!filepath.IsAbs(c.Kata.ConfigPath) || strings.ContainsAny(c.Kata.ConfigPath, "\x00\n")) {
+		return bad("kata.config_path", "%q must be an absolute path", c.Kata.ConfigPath)
 	}
 	if c.Runsc.Platform != "" && !slices.Contains(runscPlatforms, c.Runsc.Platform) {
 		return bad("runsc.platform", "%q is not a platform gVisor can use here (want %q or %q; kvm needs hardware virtualization)", c.Runsc.Platform, runscPlatforms[0], runscPlatforms[1])

@@ -45,7 +45,8 @@ const (
 var pinRules = map[string]pinRule{
 	"class_name": pinFree, "io_uid": pinFree, "io_gid": pinFree, "TypeUrl": pinFree, "ConfigPath": pinFree,
 
-	"runtime": pinEqual, "runsc.platform": pinEqual, "runsc.flags": pinEqual, "binary_name": pinEqual, "root": pinEqual, "systemd_cgroup": pinEqual,
+	"runtime": pinEqual, "runsc.platform": pinEqual, "runsc.flags": pinEqual,
+	"kata.shim": pinEqual, "kata.config_path": pinEqual, "kata.user_namespaces": pinEqual, "binary_name": pinEqual, "root": pinEqual, "systemd_cgroup": pinEqual,
 	"shim_cgroup": pinEqual, "kubelet_root": pinEqual, "containerd_root": pinEqual,
 	"audit_log": pinEqual, "audit_log_max_size": pinEqual, "audit_log_max_files": pinEqual,
 	"audit_log_min_free": pinEqual, "seccomp.profile": pinEqual,
@@ -126,6 +127,8 @@ func (c *Class) sameValue(req *Config, key, source, bundle string) error {
 		have, want = r.Runtime, c.Runtime
 	case "binary_name":
 		have, want = r.BinaryName, c.BinaryName
+	case "kata.shim":
+		have, want = r.Kata.Shim, c.Kata.Shim
 	case "root":
 		have, want = r.Root, c.Root
 	case "systemd_cgroup":

@@ -183,6 +183,56 @@ func TestRunscTableNeedsRunscRuntime(t *testing.T) {
 	}
 }
 
+// A pinned delegation class: a request may not switch its delegate shim, its config or what it
+// declares of user namespaces; a whole class with [kata] must be a kata class.
+func TestPinnedKataClass(t *testing.T) {
+	const node = "runtime = \"kata\"\n[kata]\nshim = \"/usr/local/bin/containerd-shim-runc-v2\"\nuser_namespaces = true\n"
+	for _, tc := range []struct{ body, key string }{
+		{`runtime = "runc"`, "runtime"},
+		{"[kata]\nshim = \"/tmp/evil-shim\"", "kata.shim"},
+		{"[kata]\nconfig_path = \"/tmp/kata.toml\"", "kata.config_path"},
+		{"[kata]\nuser_namespaces = false", "kata.user_namespaces"},
+		{"", ""},
+		{"[kata]\nshim = \"/usr/local/bin/containerd-shim-runc-v2\"", ""},
+	} {
+		r, dir := resolver(t)
+		if err := os.WriteFile(filepath.Join(dir, "containerd-shim-hardened-v2.toml"), []byte(node), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		a, _ := anypb.New(&runtimeoptions.Options{ConfigBody: []byte(tc.body)})
+		c, err := r.Resolve(a, bundle)
+		if tc.key == "" {
+			if err != nil || c.Runtime != BackendKata || c.Kata.Shim != "/usr/local/bin/containerd-shim-runc-v2" || !c.Kata.UserNamespaces || c.BinaryName != "runc" {
+				t.Errorf("%q: %v %+v", tc.body, err, c)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), "pinned") || !strings.Contains(err.Error(), `"`+tc.key+`"`) {
+			t.Errorf("%q: err %v, want a pinning refusal naming %q", tc.body, err, tc.key)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "cfg.toml")
+	if err := os.WriteFile(file, []byte("[kata]\nshim = \"/usr/bin/containerd-shim-kata-v2\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(file); err == nil || !strings.Contains(err.Error(), `"kata"`) || !strings.Contains(err.Error(), "only applies to runtime") {
+		t.Errorf("a node class file with [kata] and no kata runtime: %v", err)
+	}
+	if err := os.WriteFile(file, []byte("runtime = \"kata\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := (&Class{Config: *cfg}); true {
+		c.fill(bundle)
+		if c.Kata.Shim != DefaultKataShim || c.BinaryName != "runc" {
+			t.Errorf("a kata class's defaults: shim %q binary %q", c.Kata.Shim, c.BinaryName)
+		}
+	}
+}
+
 func TestPinnedRuncOptions(t *testing.T) {
 	for _, tc := range []struct {
 		name string

@@ -557,12 +557,9 @@ func (runsc) AppStats(c *runtimeclass.Class, namespace, id string, app bool) (an
 	if err != nil {
 		return nil, true, err
 	}
-	out, err := exec.Command(w, "--root", filepath.Join(c.Root, namespace), "events", "--stats", id).Output()
+	// in the shim daemon, which reaps its children itself
+	out, err := outputReaped(exec.Command(w, "--root", filepath.Join(c.Root, namespace), "events", "--stats", id), 30*time.Second)
 	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			err = fmt.Errorf("%w: %s", err, bytes.TrimSpace(ee.Stderr))
-		}
 		return nil, true, fmt.Errorf("runsc events --stats %s: %w", id, err)
 	}
 	var ev runscEvent

@@ -48,6 +48,8 @@ func For(c *runtimeclass.Class) (Backend, error) {
 		return runc{}, nil
 	case runtimeclass.BackendRunsc:
 		return runsc{}, nil
+	case runtimeclass.BackendKata:
+		return kata{}, nil
 	default:
 		return nil, fmt.Errorf("runtime class %q: backend %q is not supported by this build", c.Name(), c.Runtime)
 	}

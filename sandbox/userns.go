@@ -46,6 +46,15 @@ func UserNamespaces(c *runtimeclass.Class, dir, cacheDir string) error {
 			return fmt.Errorf("containerd's root %s: %w", dir, err)
 		}
 		return nil
+	case kata:
+		// the delegate applies the spec's user namespace only if the class says it does
+		if !c.Kata.UserNamespaces {
+			return fmt.Errorf("the delegate shim %s is not declared to apply a spec's user namespace ([kata] user_namespaces = true says it does, as runc-compatible shims do; Kata does not: set user_namespace = \"off\" for a Kata class)", c.Kata.Shim)
+		}
+		if err := IDMappable(dir, cacheDir); err != nil {
+			return fmt.Errorf("containerd's root %s: %w", dir, err)
+		}
+		return nil
 	default:
 		return fmt.Errorf("backend %q does not support user namespaces", b.Name())
 	}

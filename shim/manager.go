@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	bootapi "github.com/containerd/containerd/api/runtime/bootstrap/v1"
 	"github.com/containerd/containerd/api/types"
@@ -133,9 +134,15 @@ func (m *manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (*
 // Stop cleans up after a shim that died; the runc manager reads the options
 // the task service wrote into the bundle.
 func (m *manager) Stop(ctx context.Context, id string) (cshim.StopStatus, error) {
-	// runc first: the container's processes are gone before its user
-	// namespace IDs are released.
-	status, stopErr := m.runc.Stop(ctx, id)
+	// The runtime first: the container's processes are gone before its
+	// user namespace IDs are released. A delegated container is cleaned up
+	// by its delegate shim.
+	status, stopErr := m.stopDelegated(ctx, id)
+	if status == nil {
+		var st cshim.StopStatus
+		st, stopErr = m.runc.Stop(ctx, id)
+		status = &st
+	}
 	// containerd runs `shim delete` in the bundle: a shim killed between
 	// pinning mount sources and closing the pins left them mounted there.
 	if bundle, err := os.Getwd(); err == nil {
@@ -159,7 +166,25 @@ func (m *manager) Stop(ctx context.Context, id string) (cshim.StopStatus, error)
 			}
 		}
 	}
-	return status, stopErr
+	return *status, stopErr
+}
+
+// stopDelegated runs a delegated container's cleanup through its delegate
+// shim; a nil status means the container was not delegated.
+func (m *manager) stopDelegated(ctx context.Context, id string) (*cshim.StopStatus, error) {
+	cwd, err := os.Getwd()
+	if err != nil {
+		return nil, nil
+	}
+	bundle := filepath.Join(filepath.Dir(cwd), id)
+	resp, handled, err := sandbox.StopDelegated(ctx, shimEnv(ctx, bundle), bundle, id)
+	if !handled {
+		return nil, nil
+	}
+	if resp == nil {
+		return &cshim.StopStatus{}, err
+	}
+	return &cshim.StopStatus{Pid: int(resp.GetPid()), ExitStatus: int(resp.GetExitStatus()), ExitedAt: resp.GetExitedAt().AsTime()}, err
 }
 
 // Info reports the underlying runtime's features (`runc features`) so that
@@ -237,11 +262,4 @@ func checkBackend(class *runtimeclass.Class) error {
 	return backend.Check(class)
 }
 
-// prepareBackend readies the node for the class's backend before a container is created.
-func prepareBackend(class *runtimeclass.Class) error {
-	backend, err := sandbox.For(class)
-	if err != nil {
-		return err
-	}
-	return backend.Prepare(class)
-}
+

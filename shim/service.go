@@ -57,6 +57,9 @@ type containerState struct {
 	cgroup     string
 	// userns is the user namespace the container runs in (nil: none).
 	userns *usernsState
+	// task runs the container: a delegate shim's task service, or nil for
+	// the runc task service.
+	task taskAPI.TTRPCTaskService
 }
 
 // isApp reports whether the container is an app container of a CRI pod.
@@ -155,16 +158,20 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		}
 	}
 	r.Options = opts
-	if err := prepareBackend(class); err != nil {
+	task, err := s.backendTask(ctx, class, r, spec)
+	if err != nil {
 		s.releaseUserns(ctx, class, uns)
 		return nil, errgrpc.ToGRPC(err)
 	}
-	resp, err := s.TTRPCTaskService.Create(ctx, r)
+	resp, err := task.Create(ctx, r)
 	if err != nil {
 		s.releaseUserns(ctx, class, uns)
 		return nil, err
 	}
 	st := &containerState{class: class, subject: d.record.Subject, spec: spec, process: &process, stateDir: runtimeclass.StateDir(r.Bundle), userns: uns}
+	if task != s.TTRPCTaskService {
+		st.task = task
+	}
 	if spec.Linux != nil {
 		st.resources = spec.Linux.Resources
 	}
@@ -181,6 +188,84 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	s.containers[r.ID] = st
 	s.mu.Unlock()
 	return resp, nil
+}
+
+// backendTask readies the node for the class's backend and returns the task
+// service that creates the container: the runc task service, or the task
+// service of the shim the backend delegates to (r.Options then become the
+// delegate's).
+func (s *service) backendTask(ctx context.Context, class *runtimeclass.Class, r *taskAPI.CreateTaskRequest, spec *specs.Spec) (taskAPI.TTRPCTaskService, error) {
+	backend, err := sandbox.For(class)
+	if err != nil {
+		return nil, err
+	}
+	if err := backend.Prepare(class); err != nil {
+		return nil, err
+	}
+	d, ok := backend.(sandbox.Delegator)
+	if !ok {
+		return s.TTRPCTaskService, nil
+	}
+	group, _, _ := grouping(r.ID, spec)
+	task, opts, err := d.Delegate(ctx, class, shimEnv(ctx, r.Bundle), r.ID, r.Bundle, group, r.Options)
+	if err != nil {
+		return nil, err
+	}
+	r.Options = opts
+	return task, nil
+}
+
+// taskFor returns the task service that runs container id: its delegate's,
+// or the runc task service (also for containers the shim does not know).
+func (s *service) taskFor(id string) taskAPI.TTRPCTaskService {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.containers[id]; ok && st.task != nil {
+		return st.task
+	}
+	return s.TTRPCTaskService
+}
+
+// The calls the shim does not judge go to the task service that runs the
+// container.
+
+func (s *service) State(ctx context.Context, r *taskAPI.StateRequest) (*taskAPI.StateResponse, error) {
+	return s.taskFor(r.ID).State(ctx, r)
+}
+
+func (s *service) Start(ctx context.Context, r *taskAPI.StartRequest) (*taskAPI.StartResponse, error) {
+	return s.taskFor(r.ID).Start(ctx, r)
+}
+
+func (s *service) Kill(ctx context.Context, r *taskAPI.KillRequest) (*emptypb.Empty, error) {
+	return s.taskFor(r.ID).Kill(ctx, r)
+}
+
+func (s *service) Pids(ctx context.Context, r *taskAPI.PidsRequest) (*taskAPI.PidsResponse, error) {
+	return s.taskFor(r.ID).Pids(ctx, r)
+}
+
+func (s *service) CloseIO(ctx context.Context, r *taskAPI.CloseIORequest) (*emptypb.Empty, error) {
+	return s.taskFor(r.ID).CloseIO(ctx, r)
+}
+
+func (s *service) ResizePty(ctx context.Context, r *taskAPI.ResizePtyRequest) (*emptypb.Empty, error) {
+	return s.taskFor(r.ID).ResizePty(ctx, r)
+}
+
+func (s *service) Wait(ctx context.Context, r *taskAPI.WaitRequest) (*taskAPI.WaitResponse, error) {
+	return s.taskFor(r.ID).Wait(ctx, r)
+}
+
+// Connect reports this process as the shim: containerd talks to it, whoever
+// runs the task.
+func (s *service) Connect(ctx context.Context, r *taskAPI.ConnectRequest) (*taskAPI.ConnectResponse, error) {
+	task := s.taskFor(r.ID)
+	resp, err := task.Connect(ctx, r)
+	if err == nil && task != s.TTRPCTaskService {
+		resp.ShimPid = uint32(os.Getpid())
+	}
+	return resp, err
 }
 
 // sandbox returns what the shim knows of the pod sandbox a container belongs
@@ -254,7 +339,7 @@ func (s *service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*emp
 	if err := d.err(); err != nil {
 		return nil, errgrpc.ToGRPC(err)
 	}
-	return s.TTRPCTaskService.Exec(ctx, r)
+	return s.taskFor(r.ID).Exec(ctx, r)
 }
 
 // Update refuses device access the container did not have.
@@ -275,7 +360,7 @@ func (s *service) Update(ctx context.Context, r *taskAPI.UpdateTaskRequest) (*em
 			return nil, errgrpc.ToGRPC(err)
 		}
 	}
-	return s.TTRPCTaskService.Update(ctx, r)
+	return s.taskFor(r.ID).Update(ctx, r)
 }
 
 // Checkpoint is refused: runc would run CRIU as the node's root on host paths
@@ -291,12 +376,12 @@ func (s *service) Checkpoint(ctx context.Context, r *taskAPI.CheckpointTaskReque
 	if err := d.err(); err != nil {
 		return nil, errgrpc.ToGRPC(err)
 	}
-	return s.TTRPCTaskService.Checkpoint(ctx, r)
+	return s.taskFor(r.ID).Checkpoint(ctx, r)
 }
 
 // Delete forgets a deleted container.
 func (s *service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAPI.DeleteResponse, error) {
-	resp, err := s.TTRPCTaskService.Delete(ctx, r)
+	resp, err := s.taskFor(r.ID).Delete(ctx, r)
 	if err == nil && r.ExecID == "" {
 		s.mu.Lock()
 		st := s.containers[r.ID]
@@ -316,9 +401,22 @@ func (s *service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 }
 
 // Shutdown lets the releases of deleted containers' user namespace IDs end
-// before the shim does.
+// before the shim does, and passes the request on to the delegate shims (a
+// delegate exits once it runs nothing). The shim stays while it knows a
+// container.
 func (s *service) Shutdown(ctx context.Context, r *taskAPI.ShutdownRequest) (*emptypb.Empty, error) {
 	s.pending.Wait()
+	if sandbox.HasDelegates() {
+		if err := sandbox.ShutdownDelegates(ctx, r); err != nil {
+			log.G(ctx).WithError(err).Warn("shutting delegate shims down")
+		}
+	}
+	s.mu.Lock()
+	n := len(s.containers)
+	s.mu.Unlock()
+	if n > 0 {
+		return &emptypb.Empty{}, nil
+	}
 	return s.TTRPCTaskService.Shutdown(ctx, r)
 }
 
@@ -328,14 +426,14 @@ func (s *service) Pause(ctx context.Context, r *taskAPI.PauseRequest) (*emptypb.
 	if err := s.unsupported(r.ID, "pause"); err != nil {
 		return nil, err
 	}
-	return s.TTRPCTaskService.Pause(ctx, r)
+	return s.taskFor(r.ID).Pause(ctx, r)
 }
 
 func (s *service) Resume(ctx context.Context, r *taskAPI.ResumeRequest) (*emptypb.Empty, error) {
 	if err := s.unsupported(r.ID, "resume"); err != nil {
 		return nil, err
 	}
-	return s.TTRPCTaskService.Resume(ctx, r)
+	return s.taskFor(r.ID).Resume(ctx, r)
 }
 
 // unsupported asks the container's backend whether it can do op for it.
@@ -358,7 +456,7 @@ func (s *service) Stats(ctx context.Context, r *taskAPI.StatsRequest) (*taskAPI.
 		if err != nil {
 			return nil, err
 		}
-		return s.TTRPCTaskService.Stats(ctx, r)
+		return s.taskFor(r.ID).Stats(ctx, r)
 	}
 	ns, err := namespaces.NamespaceRequired(ctx)
 	if err != nil {
@@ -366,7 +464,7 @@ func (s *service) Stats(ctx context.Context, r *taskAPI.StatsRequest) (*taskAPI.
 	}
 	m, handled, err := backend.AppStats(st.class, ns, r.ID, st.isApp())
 	if !handled {
-		return s.TTRPCTaskService.Stats(ctx, r)
+		return s.taskFor(r.ID).Stats(ctx, r)
 	}
 	if err != nil {
 		return nil, errgrpc.ToGRPC(err)

@@ -86,6 +86,7 @@ HARDENED_NOUSERNS_SHIM=$BIN/containerd-shim-hardened-nouserns-v2
 # benchmark's baseline for the filter's cost
 HARDENED_NOSECCOMP_SHIM=$BIN/containerd-shim-hardened-noseccomp-v2
 HARDENED_GVISOR_SHIM=$BIN/containerd-shim-hardened-gvisor-v2
+HARDENED_DELEGATE_SHIM=$BIN/containerd-shim-hardened-delegate-v2
 RUNSC_WRAPPER=$BIN/runsc-lab
 
 # ---------------------------------------------------------------------------
@@ -576,6 +577,12 @@ write_containerd_config() {
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.hardened-gvisor-audit]
         runtime_type = "io.containerd.hardened.v2"
         runtime_path = "$BIN/containerd-shim-hardened-gvisor-audit-v2"
+      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.hardened-delegate]
+        runtime_type = "io.containerd.hardened.v2"
+        runtime_path = "$HARDENED_DELEGATE_SHIM"
+      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.hardened-delegate-audit]
+        runtime_type = "io.containerd.hardened.v2"
+        runtime_path = "$BIN/containerd-shim-hardened-delegate-audit-v2"
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.hardened-nouserns]
         runtime_type = "io.containerd.hardened.v2"
         runtime_path = "$HARDENED_NOUSERNS_SHIM"
@@ -627,6 +634,14 @@ write_file_class_config() {
 	CLASS_BINARY=$BIN/runsc CLASS_ROOT=$RUNSC_ROOT lab_class_config hardened-gvisor-audit 'runtime = "runsc"' 'mode = "audit"' \
 		>"$HARDENED_CLASS_DIR/containerd-shim-hardened-gvisor-audit-v2.toml"
 	ln -sfn containerd-shim-hardened-v2 "$BIN/containerd-shim-hardened-gvisor-audit-v2"
+	# delegation: the hardened class handing its containers to containerd's own runc shim
+	# (the stand-in for Kata's, which cannot run here)
+	lab_class_config hardened-delegate 'runtime = "kata"' '[kata]' "shim = \"$BIN/containerd-shim-runc-v2\"" 'user_namespaces = true' \
+		>"$HARDENED_CLASS_DIR/containerd-shim-hardened-delegate-v2.toml"
+	ln -sfn containerd-shim-hardened-v2 "$HARDENED_DELEGATE_SHIM"
+	lab_class_config hardened-delegate-audit 'runtime = "kata"' 'mode = "audit"' '[kata]' "shim = \"$BIN/containerd-shim-runc-v2\"" 'user_namespaces = true' \
+		>"$HARDENED_CLASS_DIR/containerd-shim-hardened-delegate-audit-v2.toml"
+	ln -sfn containerd-shim-hardened-v2 "$BIN/containerd-shim-hardened-delegate-audit-v2"
 	# a second binary name for the audit class (its node class file is named after it)
 	ln -sfn containerd-shim-hardened-v2 "$HARDENED_AUDIT_SHIM"
 }
@@ -685,9 +700,11 @@ export LAB_HARDENED_SHIM='$HARDENED_SHIM'
 export LAB_HARDENED_NOUSERNS_SHIM='$HARDENED_NOUSERNS_SHIM'
 export LAB_HARDENED_NOSECCOMP_SHIM='$HARDENED_NOSECCOMP_SHIM'
 export LAB_HARDENED_GVISOR_SHIM='$HARDENED_GVISOR_SHIM'
+export LAB_HARDENED_DELEGATE_SHIM='$HARDENED_DELEGATE_SHIM'
+export LAB_RUNC_SHIM='$BIN/containerd-shim-runc-v2'
 export LAB_HARDENED_AUDIT_LOG='$LOGS/hardened-audit.log'
 export LAB_KUBELET_ROOT='$LAB_DIR/kubelet'
-export LAB_RUNTIME_HANDLERS='runc hardened hardened-audit hardened-nouserns hardened-noseccomp hardened-inline hardened-file runsc hardened-gvisor hardened-gvisor-audit'
+export LAB_RUNTIME_HANDLERS='runc hardened hardened-audit hardened-nouserns hardened-noseccomp hardened-inline hardened-file runsc hardened-gvisor hardened-gvisor-audit hardened-delegate hardened-delegate-audit'
 export LAB_HARDENED_CLASS_DIR='$HARDENED_CLASS_DIR'
 export LAB_FILE_CLASS_CONFIG='$FILE_CLASS_CONFIG'
 export LAB_FIFO_DIR='$FIFO_DIR'
@@ -929,7 +946,7 @@ cmd_up() {
 	fi
 	ok "lab '$LAB_NAME' up in $(elapsed "$t0")"
 	log "  source $LAB_ENV   (or: $0 exec|crictl|ctr ...)"
-	log "  CRI endpoint $CRI_ENDPOINT, handlers: runc (default), hardened, hardened-audit, hardened-nouserns, hardened-noseccomp, hardened-inline, hardened-file, runsc, hardened-gvisor, hardened-gvisor-audit"
+	log "  CRI endpoint $CRI_ENDPOINT, handlers: runc (default), hardened, hardened-audit, hardened-nouserns, hardened-noseccomp, hardened-inline, hardened-file, runsc, hardened-gvisor, hardened-gvisor-audit, hardened-delegate, hardened-delegate-audit"
 }
 
 # ---------------------------------------------------------------------------
