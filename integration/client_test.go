@@ -19,6 +19,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/typeurl/v2"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // syncBuffer is a bytes.Buffer safe for the stdio copy goroutines.
@@ -317,4 +318,56 @@ func TestLeftoverCheckSeesALiveContainer(t *testing.T) {
 		t.Fatal(err)
 	}
 	tt.wait(t, ctx)
+}
+
+// checkExecs runs two execs in the running task: one that would clear no_new_privs must be
+// refused by execEscalation before it reaches the runtime (the task's processes stay as they
+// were), and an allowed one must report its output and exit code 7.
+func (tt *testTask) checkExecs(t *testing.T, ctx context.Context) {
+	t.Helper()
+	l := requireLab(t)
+	pidsBefore, err := tt.task.Pids(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	execOut := &syncBuffer{}
+	_, err = tt.task.Exec(ctx, "escalate", &specs.Process{Args: []string{"true"}, Cwd: "/", Env: []string{"PATH=/bin"}},
+		cio.NewCreator(cio.WithStreams(nil, execOut, execOut), cio.WithFIFODir(l.FIFODir)))
+	if err == nil || !strings.Contains(err.Error(), "refused by execEscalation") {
+		t.Errorf("an exec clearing noNewPrivileges: %v, want a refusal by execEscalation", err)
+	}
+	if pids, err := tt.task.Pids(ctx); err != nil || len(pids) != len(pidsBefore) {
+		t.Errorf("after the refused exec the container has processes %v (%v), before %v", pids, err, pidsBefore)
+	}
+	ep, err := tt.task.Exec(ctx, "probe", &specs.Process{Args: []string{"sh", "-c", "echo exec-ok; exit 7"}, Cwd: "/", Env: []string{"PATH=/bin"}, NoNewPrivileges: true},
+		cio.NewCreator(cio.WithStreams(nil, execOut, execOut), cio.WithFIFODir(l.FIFODir)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eexit, err := ep.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ep.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := (<-eexit).Result(); code != 7 {
+		t.Errorf("exec exit code %d, want 7", code)
+	}
+	ep.Delete(ctx)
+	if !strings.Contains(execOut.String(), "exec-ok") {
+		t.Errorf("exec output %q", execOut.String())
+	}
+}
+
+// finish waits for the task to exit, deletes it (the stdio copy finishes after the exit
+// event; Delete closes and waits for it) and returns its exit code and output.
+func (tt *testTask) finish(t *testing.T, ctx context.Context) (uint32, string) {
+	t.Helper()
+	code := tt.wait(t, ctx)
+	if _, err := tt.task.Delete(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tt.task = nil
+	return code, tt.stdout.String()
 }

@@ -356,3 +356,123 @@ func TestCRIBrokenClassFileRefused(t *testing.T) {
 	os.RemoveAll(logDir)
 	l.assertNoPodNamed(t, ctx, name, shimsBefore)
 }
+
+// containerState returns a CRI container's state and exit code as crictl inspect shows them.
+func (l *lab) containerState(t *testing.T, ctx context.Context, id string) (state, exitCode string) {
+	t.Helper()
+	out, err := l.crictl(ctx, "inspect", "-o", "go-template", "--template", "{{.status.state}} {{.status.exitCode}}", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(lastLine(out))
+	if len(f) < 2 {
+		t.Fatalf("inspect %s: %q", id, out)
+	}
+	return f[0], f[1]
+}
+
+// waitExited waits (at most 20 s) for a CRI container to be CONTAINER_EXITED and returns its
+// state and exit code.
+func (l *lab) waitExited(t *testing.T, ctx context.Context, id string) (state, exitCode string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		state, exitCode = l.containerState(t, ctx, id)
+		if state == "CONTAINER_EXITED" || time.Now().After(deadline) {
+			return state, exitCode
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// containerStats returns a CRI container's CPU usage (ns) and working set (bytes) from
+// crictl stats.
+func (l *lab) containerStats(t *testing.T, ctx context.Context, id string) (cpu, workingSet uint64) {
+	t.Helper()
+	out, err := l.crictl(ctx, "stats", "-o", "json", "--id", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stats struct {
+		Stats []struct {
+			CPU struct {
+				UsageCoreNanoSeconds struct{ Value string } `json:"usageCoreNanoSeconds"`
+			} `json:"cpu"`
+			Memory struct {
+				WorkingSetBytes struct{ Value string } `json:"workingSetBytes"`
+			} `json:"memory"`
+		} `json:"stats"`
+	}
+	i := strings.Index(out, "{")
+	if i < 0 {
+		t.Fatalf("crictl stats: %s", out)
+	}
+	if err := json.Unmarshal([]byte(out[i:]), &stats); err != nil || len(stats.Stats) != 1 {
+		t.Fatalf("crictl stats: %v\n%s", err, out)
+	}
+	cpu, _ = strconv.ParseUint(stats.Stats[0].CPU.UsageCoreNanoSeconds.Value, 10, 64)
+	workingSet, _ = strconv.ParseUint(stats.Stats[0].Memory.WorkingSetBytes.Value, 10, 64)
+	return cpu, workingSet
+}
+
+// checkLogs fails the test unless each container's log (by name, in the pod's log directory)
+// contains its wanted text.
+func (p *criPod) checkLogs(t *testing.T, want map[string]string) {
+	t.Helper()
+	for name, w := range want {
+		b, _ := os.ReadFile(filepath.Join(p.logDir, name+".log"))
+		if !strings.Contains(string(b), w) {
+			t.Errorf("log of %s: %q, want %q", name, b, w)
+		}
+	}
+}
+
+// runLongAndQuick runs a pod of handler with two containers: "long" (sleeps) and "quick"
+// (exits 5 at once); it checks that quick reports exit code 5 and long runs.
+func runLongAndQuick(t *testing.T, ctx context.Context, handler string) (pod *criPod, long, quick string) {
+	t.Helper()
+	l := requireLab(t)
+	pod = runPod(t, ctx, handler)
+	long = pod.createContainer(t, ctx, "long", "sh", "-c", "echo long-started; exec sleep 600")
+	quick = pod.createContainer(t, ctx, "quick", "sh", "-c", "echo quick-ran; exit 5")
+	if out, err := l.crictl(ctx, "start", long, quick); err != nil {
+		t.Fatalf("starting: %v\n%s", err, out)
+	}
+	if st, code := l.waitExited(t, ctx, quick); st != "CONTAINER_EXITED" || code != "5" {
+		t.Errorf("the container that exits at once: %s, exit code %s; want CONTAINER_EXITED, 5", st, code)
+	}
+	if st, _ := l.containerState(t, ctx, long); st != "CONTAINER_RUNNING" {
+		t.Errorf("the long container: %s", st)
+	}
+	return pod, long, quick
+}
+
+// stopAndCheckSignal stops a running CRI container (2 s grace) and checks that it reports
+// the signal: exit code 143 (SIGTERM) or 137 (SIGKILL).
+func (l *lab) stopAndCheckSignal(t *testing.T, ctx context.Context, id string) {
+	t.Helper()
+	if _, err := l.crictl(ctx, "stop", "--timeout", "2", id); err != nil {
+		t.Fatal(err)
+	}
+	if st, code := l.containerState(t, ctx, id); st != "CONTAINER_EXITED" || (code != "143" && code != "137") {
+		t.Errorf("the stopped container: %s, exit code %s; want CONTAINER_EXITED, 143 (SIGTERM) or 137", st, code)
+	}
+}
+
+// checkHostEtcRefused creates and starts a container mounting the host's /etc in the pod: it
+// must be refused by hostPathVolumes, naming the mount.
+func (p *criPod) checkHostEtcRefused(t *testing.T, ctx context.Context) {
+	t.Helper()
+	l := requireLab(t)
+	cfg := containerCfg("etc", hostMount("/host", "/etc", true), nil, nil)
+	out, err := l.crictl(ctx, "create", p.id, writeJSON(t, cfg), writeJSON(t, p.config))
+	if err == nil {
+		id := strings.TrimSpace(lastLine(out))
+		p.ctrs = append(p.ctrs, id)
+		out, err = l.crictl(ctx, "start", id)
+	}
+	if err == nil {
+		t.Fatalf("a hostPath /etc container started: %s", out)
+	}
+	wantAll(t, out, `refused by hostPathVolumes: mount \"/host\" comes from host path \"/etc\"`)
+}

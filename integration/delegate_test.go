@@ -3,7 +3,6 @@
 package integration
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -82,44 +81,8 @@ func TestDelegateCtr(t *testing.T) {
 	if l.hardenedShimFor(tt.id) == 0 {
 		t.Errorf("no hardened shim serves %s: containerd must talk to it, not to the delegate", tt.id)
 	}
-	pidsBefore, err := tt.task.Pids(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	execOut := &syncBuffer{}
-	_, err = tt.task.Exec(ctx, "escalate", &specs.Process{Args: []string{"true"}, Cwd: "/", Env: []string{"PATH=/bin"}},
-		cio.NewCreator(cio.WithStreams(nil, execOut, execOut), cio.WithFIFODir(l.FIFODir)))
-	if err == nil || !strings.Contains(err.Error(), "refused by execEscalation") {
-		t.Errorf("an exec clearing noNewPrivileges: %v, want a refusal by execEscalation", err)
-	}
-	if pids, err := tt.task.Pids(ctx); err != nil || len(pids) != len(pidsBefore) {
-		t.Errorf("after the refused exec the container has processes %v (%v), before %v", pids, err, pidsBefore)
-	}
-	ep, err := tt.task.Exec(ctx, "probe", &specs.Process{Args: []string{"sh", "-c", "echo exec-ok; exit 7"}, Cwd: "/", Env: []string{"PATH=/bin"}, NoNewPrivileges: true},
-		cio.NewCreator(cio.WithStreams(nil, execOut, execOut), cio.WithFIFODir(l.FIFODir)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	eexit, err := ep.Wait(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ep.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if code, _, _ := (<-eexit).Result(); code != 7 {
-		t.Errorf("exec exit code %d, want 7", code)
-	}
-	ep.Delete(ctx)
-	if !strings.Contains(execOut.String(), "exec-ok") {
-		t.Errorf("exec output %q", execOut.String())
-	}
-	code := tt.wait(t, ctx)
-	if _, err := tt.task.Delete(ctx); err != nil {
-		t.Fatal(err)
-	}
-	tt.task = nil
-	out := tt.stdout.String()
+	tt.checkExecs(t, ctx)
+	code, out := tt.finish(t, ctx)
 	if code != 3 {
 		t.Errorf("exit code %d, want 3; output %q", code, out)
 	}
@@ -143,33 +106,7 @@ func TestDelegateCtr(t *testing.T) {
 func TestDelegateCRIPod(t *testing.T) {
 	ctx := testContext(t)
 	l := requireLab(t)
-	pod := runPod(t, ctx, delegateHandler)
-	long := pod.createContainer(t, ctx, "long", "sh", "-c", "echo long-started; exec sleep 600")
-	quick := pod.createContainer(t, ctx, "quick", "sh", "-c", "echo quick-ran; exit 5")
-	if out, err := l.crictl(ctx, "start", long, quick); err != nil {
-		t.Fatalf("starting: %v\n%s", err, out)
-	}
-	state := func(id string) (string, string) {
-		out, err := l.crictl(ctx, "inspect", "-o", "go-template", "--template", "{{.status.state}} {{.status.exitCode}}", id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f := strings.Fields(lastLine(out))
-		if len(f) < 2 {
-			t.Fatalf("inspect %s: %q", id, out)
-		}
-		return f[0], f[1]
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if st, _ := state(quick); st == "CONTAINER_EXITED" || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if st, code := state(quick); st != "CONTAINER_EXITED" || code != "5" {
-		t.Errorf("the container that exits at once: %s, exit code %s; want CONTAINER_EXITED, 5", st, code)
-	}
+	pod, long, _ := runLongAndQuick(t, ctx, delegateHandler)
 	// one delegate shim serves the pod (started for its sandbox), one hardened shim fronts it
 	var podDelegates []int
 	for pid, cmd := range l.delegateShims() {
@@ -186,12 +123,7 @@ func TestDelegateCRIPod(t *testing.T) {
 	if err == nil || !strings.Contains(out, "exec-delegated") || !strings.Contains(out, "NoNewPrivs:\t1") || !strings.Contains(out, "exit code 4") {
 		t.Errorf("exec: %v\n%s", err, out)
 	}
-	for name, want := range map[string]string{"long": "long-started", "quick": "quick-ran"} {
-		b, _ := os.ReadFile(filepath.Join(pod.logDir, name+".log"))
-		if !strings.Contains(string(b), want) {
-			t.Errorf("log of %s: %q, want %q", name, b, want)
-		}
-	}
+	pod.checkLogs(t, map[string]string{"long": "long-started", "quick": "quick-ran"})
 	// an exec asking for a capability the container does not have, and an update opening
 	// every device: refused by the hardened shim, named
 	cctx := namespaces.WithNamespace(ctx, criNamespace)
@@ -226,29 +158,10 @@ func TestDelegateCRIPod(t *testing.T) {
 	if out, err := l.ctr(ctx, "-n", criNamespace, "task", "resume", long); err != nil {
 		t.Errorf("resume: %v\n%s", err, out)
 	}
-	out, err = l.crictl(ctx, "stats", "-o", "json", "--id", long)
-	if err != nil {
-		t.Fatal(err)
+	if _, mem := l.containerStats(t, ctx, long); mem == 0 {
+		t.Errorf("the app container's working set is 0")
 	}
-	var stats struct {
-		Stats []struct {
-			Memory struct {
-				WorkingSetBytes struct{ Value string } `json:"workingSetBytes"`
-			} `json:"memory"`
-		} `json:"stats"`
-	}
-	if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &stats); err != nil || len(stats.Stats) != 1 {
-		t.Fatalf("crictl stats: %v\n%s", err, out)
-	}
-	if mem, _ := strconv.ParseUint(stats.Stats[0].Memory.WorkingSetBytes.Value, 10, 64); mem == 0 {
-		t.Errorf("the app container's working set is 0: %s", out)
-	}
-	if _, err := l.crictl(ctx, "stop", "--timeout", "2", long); err != nil {
-		t.Fatal(err)
-	}
-	if st, code := state(long); st != "CONTAINER_EXITED" || (code != "143" && code != "137") {
-		t.Errorf("the stopped container: %s, exit code %s; want CONTAINER_EXITED, 143 (SIGTERM) or 137", st, code)
-	}
+	l.stopAndCheckSignal(t, ctx, long)
 	// pod.remove (cleanup) checks that no hardened or delegate shim, mount, cgroup, runc
 	// state or ID range of the pod or its containers is left
 }
@@ -282,17 +195,7 @@ func TestDelegateRefusalsNeverReachDelegate(t *testing.T) {
 	if delegate == 0 {
 		t.Fatalf("no delegate shim for the pod %s", pod.id)
 	}
-	cfg := containerCfg("etc", hostMount("/host", "/etc", true), nil, nil)
-	out, err = l.crictl(ctx, "create", pod.id, writeJSON(t, cfg), writeJSON(t, pod.config))
-	if err == nil {
-		id := strings.TrimSpace(lastLine(out))
-		pod.ctrs = append(pod.ctrs, id)
-		out, err = l.crictl(ctx, "start", id)
-	}
-	if err == nil {
-		t.Fatalf("a hostPath /etc container started: %s", out)
-	}
-	wantAll(t, out, `refused by hostPathVolumes: mount \"/host\" comes from host path \"/etc\"`)
+	pod.checkHostEtcRefused(t, ctx)
 	// the delegate's runc root holds the pod sandbox alone
 	if entries := l.runcStateOf(criNamespace, pod.id); len(entries) != 0 {
 		t.Errorf("a refused container reached the delegate's runc: %v", entries)

@@ -3,17 +3,13 @@
 package integration
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/containerd/containerd/v2/pkg/cio"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // gvisorHandler is the lab's hardened class with runtime = "runsc".
@@ -69,38 +65,8 @@ func TestGVisorCtr(t *testing.T) {
 	}
 	// exec: the exec checks apply (an exec that would clear no_new_privs is refused before
 	// runsc sees it); an allowed one reports its exit code and output
-	execOut := &syncBuffer{}
-	_, err := tt.task.Exec(ctx, "escalate", &specs.Process{Args: []string{"true"}, Cwd: "/", Env: []string{"PATH=/bin"}},
-		cio.NewCreator(cio.WithStreams(nil, execOut, execOut), cio.WithFIFODir(l.FIFODir)))
-	if err == nil || !strings.Contains(err.Error(), "refused by execEscalation") {
-		t.Errorf("an exec clearing noNewPrivileges: %v, want a refusal by execEscalation", err)
-	}
-	ep, err := tt.task.Exec(ctx, "probe", &specs.Process{Args: []string{"sh", "-c", "echo exec-ok; exit 7"}, Cwd: "/", Env: []string{"PATH=/bin"}, NoNewPrivileges: true},
-		cio.NewCreator(cio.WithStreams(nil, execOut, execOut), cio.WithFIFODir(l.FIFODir)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	eexit, err := ep.Wait(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ep.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if code, _, _ := (<-eexit).Result(); code != 7 {
-		t.Errorf("exec exit code %d, want 7", code)
-	}
-	ep.Delete(ctx)
-	if !strings.Contains(execOut.String(), "exec-ok") {
-		t.Errorf("exec output %q", execOut.String())
-	}
-	code := tt.wait(t, ctx)
-	// the stdio copy finishes after the exit event; Delete closes and waits for it
-	if _, err := tt.task.Delete(ctx); err != nil {
-		t.Fatal(err)
-	}
-	tt.task = nil
-	out := tt.stdout.String()
+	tt.checkExecs(t, ctx)
+	code, out := tt.finish(t, ctx)
 	if code != 3 {
 		t.Errorf("exit code %d, want 3; output %q", code, out)
 	}
@@ -117,46 +83,12 @@ func TestGVisorCtr(t *testing.T) {
 func TestGVisorCRIPod(t *testing.T) {
 	ctx := testContext(t)
 	l := requireLab(t)
-	pod := runPod(t, ctx, gvisorHandler)
-	long := pod.createContainer(t, ctx, "long", "sh", "-c", "echo long-started; exec sleep 600")
-	quick := pod.createContainer(t, ctx, "quick", "sh", "-c", "echo quick-ran; exit 5")
-	if out, err := l.crictl(ctx, "start", long, quick); err != nil {
-		t.Fatalf("starting: %v\n%s", err, out)
-	}
-	state := func(id string) (string, string) {
-		out, err := l.crictl(ctx, "inspect", "-o", "go-template", "--template", "{{.status.state}} {{.status.exitCode}}", id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f := strings.Fields(lastLine(out))
-		if len(f) < 2 {
-			t.Fatalf("inspect %s: %q", id, out)
-		}
-		return f[0], f[1]
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if st, _ := state(quick); st == "CONTAINER_EXITED" || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if st, code := state(quick); st != "CONTAINER_EXITED" || code != "5" {
-		t.Errorf("the container that exits at once: %s, exit code %s; want CONTAINER_EXITED, 5", st, code)
-	}
-	if st, _ := state(long); st != "CONTAINER_RUNNING" {
-		t.Errorf("the long container: %s", st)
-	}
+	pod, long, _ := runLongAndQuick(t, ctx, gvisorHandler)
 	out, err := l.crictl(ctx, "exec", long, "sh", "-c", "echo exec-in-gvisor; uname -r; exit 4")
 	if err == nil || !strings.Contains(out, "exec-in-gvisor") || !strings.Contains(out, "-gvisor") || !strings.Contains(out, "exit code 4") {
 		t.Errorf("exec: %v\n%s", err, out)
 	}
-	for name, want := range map[string]string{"long": "long-started", "quick": "quick-ran"} {
-		b, _ := os.ReadFile(filepath.Join(pod.logDir, name+".log"))
-		if !strings.Contains(string(b), want) {
-			t.Errorf("log of %s: %q, want %q", name, b, want)
-		}
-	}
+	pod.checkLogs(t, map[string]string{"long": "long-started", "quick": "quick-ran"})
 	if uid := hostUIDOf("runsc-sandbox", pod.id); uid < 1<<31 {
 		t.Errorf("the pod's gVisor sandbox runs as host UID %d, want one of the class's range (>= 2^31)", uid)
 	}
@@ -164,39 +96,14 @@ func TestGVisorCRIPod(t *testing.T) {
 	if out, err := l.ctr(ctx, "-n", criNamespace, "task", "pause", long); err == nil || !strings.Contains(out, "gVisor would pause every container of the pod") {
 		t.Errorf("pausing an app container of a gVisor pod: %v\n%s", err, out)
 	}
-	if st, _ := state(long); st != "CONTAINER_RUNNING" {
+	if st, _ := l.containerState(t, ctx, long); st != "CONTAINER_RUNNING" {
 		t.Errorf("after the refused pause the long container is %s", st)
 	}
 	// the app container's metrics come from inside the sandbox, not from its stand-in
-	out, err = l.crictl(ctx, "stats", "-o", "json", "--id", long)
-	if err != nil {
-		t.Fatal(err)
+	if cpu, mem := l.containerStats(t, ctx, long); cpu == 0 || mem == 0 {
+		t.Errorf("the app container's CPU usage %d ns, working set %d bytes: want both above 0", cpu, mem)
 	}
-	var stats struct {
-		Stats []struct {
-			CPU struct {
-				UsageCoreNanoSeconds struct{ Value string } `json:"usageCoreNanoSeconds"`
-			} `json:"cpu"`
-			Memory struct {
-				WorkingSetBytes struct{ Value string } `json:"workingSetBytes"`
-			} `json:"memory"`
-		} `json:"stats"`
-	}
-	if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &stats); err != nil || len(stats.Stats) != 1 {
-		t.Fatalf("crictl stats: %v\n%s", err, out)
-	}
-	if mem, _ := strconv.ParseUint(stats.Stats[0].Memory.WorkingSetBytes.Value, 10, 64); mem == 0 {
-		t.Errorf("the app container's working set is 0: %s", out)
-	}
-	if cpu, _ := strconv.ParseUint(stats.Stats[0].CPU.UsageCoreNanoSeconds.Value, 10, 64); cpu == 0 {
-		t.Errorf("the app container's CPU usage is 0: %s", out)
-	}
-	if _, err := l.crictl(ctx, "stop", "--timeout", "2", long); err != nil {
-		t.Fatal(err)
-	}
-	if st, code := state(long); st != "CONTAINER_EXITED" || (code != "143" && code != "137") {
-		t.Errorf("the stopped container: %s, exit code %s; want CONTAINER_EXITED, 143 (SIGTERM) or 137", st, code)
-	}
+	l.stopAndCheckSignal(t, ctx, long)
 	// pod.remove (cleanup) checks that no shim, runsc process, stand-in, mount, cgroup,
 	// runsc state or ID range of the pod or its containers is left
 }
@@ -228,17 +135,7 @@ func TestGVisorRefusalsNeverReachRunsc(t *testing.T) {
 
 	pod := runPod(t, ctx, gvisorHandler)
 	before = fmt.Sprint(l.runscStateOf(criNamespace))
-	cfg := containerCfg("etc", hostMount("/host", "/etc", true), nil, nil)
-	out, err = l.crictl(ctx, "create", pod.id, writeJSON(t, cfg), writeJSON(t, pod.config))
-	if err == nil {
-		id := strings.TrimSpace(lastLine(out))
-		pod.ctrs = append(pod.ctrs, id)
-		out, err = l.crictl(ctx, "start", id)
-	}
-	if err == nil {
-		t.Fatalf("a hostPath /etc container started: %s", out)
-	}
-	wantAll(t, out, `refused by hostPathVolumes: mount \"/host\" comes from host path \"/etc\"`)
+	pod.checkHostEtcRefused(t, ctx)
 	if after := fmt.Sprint(l.runscStateOf(criNamespace)); after != before {
 		t.Errorf("a refused container reached runsc: its root holds %s, before %s", after, before)
 	}

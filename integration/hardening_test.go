@@ -132,6 +132,12 @@ func TestHardeningProbe(t *testing.T) {
 	hardenedNR := runProbe(t, ctx, "hardened", nonRoot, "-only", "setuid-gain")
 	stockNR := runProbe(t, ctx, "runc", map[string]any{"security_context": map[string]any{
 		"run_as_user": map[string]any{"value": 65534}, "seccomp": map[string]any{"profile_type": 0}}}, "-only", "setuid-gain")
+	// the same class on the other backends: gVisor's kernel, and containerd's runc shim as
+	// the delegate
+	gvisor := runProbe(t, ctx, gvisorHandler, nil)
+	gvisorNR := runProbe(t, ctx, gvisorHandler, nonRoot, "-only", "setuid-gain")
+	delegated := runProbe(t, ctx, delegateHandler, nil)
+	delegatedNR := runProbe(t, ctx, delegateHandler, nonRoot, "-only", "setuid-gain")
 
 	// Status: the hardened class's capabilities, no_new_privs, seccomp filter.
 	wantStatus := map[string]string{
@@ -203,6 +209,39 @@ func TestHardeningProbe(t *testing.T) {
 			t.Errorf("%s is blocked by runc RuntimeDefault (%s) but not by hardened", a.Name, a.Errno)
 		}
 	}
+	// The class is never weaker on another backend: gVisor blocks every attempt the runc
+	// backend blocks (and keeps container root off host root); the delegate runs exactly
+	// the hardened spec, so every outcome is the runc backend's.
+	for _, b := range []struct {
+		name         string
+		report, nonR probeReport
+		same         bool
+	}{{gvisorHandler, gvisor, gvisorNR, false}, {delegateHandler, delegated, delegatedNR, true}} {
+		for _, h := range hardened.Attempts {
+			o, ok := b.report.attempt(h.Name)
+			if h.Name == "setuid-gain" {
+				h, _ = hardenedNR.attempt(h.Name)
+				o, ok = b.nonR.attempt(h.Name)
+			}
+			switch {
+			case !ok:
+				t.Errorf("%s: the probe did not report %s", b.name, h.Name)
+			case h.Name == "io_uring-fallback":
+				if !o.OK {
+					t.Errorf("%s: io_uring-fallback %+v: a program that falls back must keep working", b.name, o)
+				}
+			case !h.OK && o.OK:
+				t.Errorf("%s: %s succeeded (%s), blocked by the runc backend (%s)", b.name, h.Name, o.Detail, h.Errno)
+			case b.same && h.Name != "host-root" && (h.OK != o.OK || h.Errno != o.Errno):
+				t.Errorf("%s: %s %+v, the runc backend %+v: the delegate must run the same spec", b.name, h.Name, o, h)
+			}
+		}
+		for k, v := range wantStatus {
+			if b.same && b.report.Status[k] != v {
+				t.Errorf("%s: /proc/self/status %s = %q, want %q", b.name, k, b.report.Status[k], v)
+			}
+		}
+	}
 
 	// The side-by-side table for the README.
 	var rows []string
@@ -223,29 +262,29 @@ func TestHardeningProbe(t *testing.T) {
 		names = append(names, a.Name)
 	}
 	sort.Strings(names)
+	columns := []struct{ all, nonRoot probeReport }{{hardened, hardenedNR}, {gvisor, gvisorNR}, {delegated, delegatedNR}, {stock, stockNR}}
 	for _, n := range names {
-		h, hok := hardened.attempt(n)
-		s, sok := stock.attempt(n)
-		if n == "setuid-gain" {
-			h, hok = hardenedNR.attempt(n)
-			s, sok = stockNR.attempt(n)
-		}
-		hc, sc := cell(h, hok), cell(s, sok)
-		if n == "io_uring-fallback" { // a real program: did it keep working?
-			works := func(a probeAttempt) string {
-				if a.OK {
-					return "works (" + a.Detail + ")"
-				}
-				return "fails (" + a.Errno + ": no fallback)"
+		row := "| `" + n + "` |"
+		for _, c := range columns {
+			a, ok := c.all.attempt(n)
+			if n == "setuid-gain" {
+				a, ok = c.nonRoot.attempt(n)
 			}
-			hc, sc = works(h), works(s)
+			cl := cell(a, ok)
+			if n == "io_uring-fallback" { // a real program: did it keep working?
+				if cl = "fails (" + a.Errno + ": no fallback)"; a.OK {
+					cl = "works (" + a.Detail + ")"
+				}
+			}
+			row += " " + cl + " |"
 		}
-		rows = append(rows, fmt.Sprintf("| `%s` | %s | %s |", n, hc, sc))
+		rows = append(rows, row)
 	}
-	status := fmt.Sprintf("| `/proc/self/status` | CapEff %s, NoNewPrivs %s, Seccomp %s | CapEff %s, NoNewPrivs %s, Seccomp %s |",
-		hardened.Status["CapEff"], hardened.Status["NoNewPrivs"], hardened.Status["Seccomp"],
-		stock.Status["CapEff"], stock.Status["NoNewPrivs"], stock.Status["Seccomp"])
-	table := "| attempt | hardened class | stock runc shim + RuntimeDefault |\n|---|---|---|\n" + status + "\n" + strings.Join(rows, "\n") + "\n"
+	status := "| `/proc/self/status` |"
+	for _, c := range columns {
+		status += fmt.Sprintf(" CapEff %s, NoNewPrivs %s, Seccomp %s |", c.all.Status["CapEff"], c.all.Status["NoNewPrivs"], c.all.Status["Seccomp"])
+	}
+	table := "| attempt | hardened class (runc) | hardened-gvisor (runsc) | hardened-delegate (containerd-shim-runc-v2 as delegate) | stock runc shim + RuntimeDefault |\n|---|---|---|---|---|\n" + status + "\n" + strings.Join(rows, "\n") + "\n"
 	path := filepath.Join(l.Dir, "reports", "probe-comparison.md")
 	os.MkdirAll(filepath.Dir(path), 0o755)
 	if err := os.WriteFile(path, []byte(table), 0o644); err != nil {

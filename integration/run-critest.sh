@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
 # critest v1.37.0 against the stock runc handler and the hardened handlers in
 # the same lab, then the per-spec comparisons:
-#   runc vs hardened-audit  the same specs must pass (audit mode refuses nothing)
-#   runc vs hardened        every difference must be an expected refusal listed in
-#                           integration/critest-expected-refusals.tsv, and every
-#                           listed refusal must actually happen
+#   runc vs hardened-audit           the same specs must pass (audit mode refuses nothing)
+#   runc vs hardened                 every difference must be an expected refusal listed in
+#                                    integration/critest-expected-refusals.tsv, and every
+#                                    listed refusal must actually happen
+#   runc vs hardened-delegate-audit  the same, for the delegation backend (containerd's
+#   runc vs hardened-delegate        runc shim as the delegate): it must match runc and hardened
+#   runc vs hardened-gvisor-audit    every difference must be listed, with its reason, in
+#                                    integration/critest-gvisor-differences.tsv
+#   runc vs hardened-gvisor          both lists
 # Exits non-zero on any difference. Needs the lab up (make lab-up).
+# CRITEST_HANDLERS (space separated) runs a subset of the handlers and their comparisons.
 set -uo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LAB="$REPO/integration/lab/lab.sh"
 COMPARE="$REPO/integration/lab/critest-compare"
 REFUSALS="$REPO/integration/critest-expected-refusals.tsv"
+GVISOR="$REPO/integration/critest-gvisor-differences.tsv"
 LAB_DIR=${LAB_DIR:-$REPO/.lab}
 REPORTS=$LAB_DIR/reports
 
-for h in runc hardened-audit hardened; do
+HANDLERS=${CRITEST_HANDLERS:-hardened-audit hardened hardened-delegate-audit hardened-delegate hardened-gvisor-audit hardened-gvisor}
+for h in runc $HANDLERS; do
 	echo "=== critest -runtime-handler $h"
 	# lab.sh critest exits non-zero on any failure but the offline digest spec;
 	# the comparisons below decide.
@@ -59,10 +67,22 @@ compare() {
 }
 
 rc=0
-echo
-echo "=== runc vs hardened-audit (must be identical)"
-compare hardened-audit || rc=1
-echo
-echo "=== runc vs hardened (enforce; differences must be listed refusals)"
-compare hardened --refusals "$REFUSALS" || rc=1
+for h in $HANDLERS; do
+	echo
+	case $h in
+	hardened-audit | hardened-delegate-audit)
+		echo "=== runc vs $h (must be identical)"
+		compare "$h" || rc=1 ;;
+	hardened | hardened-delegate)
+		echo "=== runc vs $h (enforce; differences must be listed refusals)"
+		compare "$h" --refusals "$REFUSALS" || rc=1 ;;
+	hardened-gvisor-audit)
+		echo "=== runc vs $h (differences must be listed gVisor differences)"
+		compare "$h" --refusals "$GVISOR" || rc=1 ;;
+	hardened-gvisor)
+		echo "=== runc vs $h (enforce; differences must be listed refusals or gVisor differences)"
+		compare "$h" --refusals "$REFUSALS" --refusals "$GVISOR" || rc=1 ;;
+	*) echo "run-critest.sh: no comparison for handler $h" >&2; rc=1 ;;
+	esac
+done
 exit $rc

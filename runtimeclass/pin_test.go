@@ -141,21 +141,30 @@ func TestPinnedRunscClass(t *testing.T) {
 		{"", ""},
 		{"[runsc]\nplatform = \"systrap\"", ""},
 	} {
-		r, dir := resolver(t)
-		if err := os.WriteFile(filepath.Join(dir, "containerd-shim-hardened-v2.toml"), []byte(node), 0o600); err != nil {
-			t.Fatal(err)
+		checkPinnedRequest(t, node, tc.body, tc.key, func(c *Class) bool {
+			return c.Runtime == BackendRunsc && c.Runsc.Platform == "systrap" && c.Runsc.Flags["net-raw"] == "false"
+		})
+	}
+}
+
+// checkPinnedRequest resolves a request body against node class file node: a refusal naming
+// key when key is set, else a class that keeps what ok checks.
+func checkPinnedRequest(t *testing.T, node, body, key string, ok func(*Class) bool) {
+	t.Helper()
+	r, dir := resolver(t)
+	if err := os.WriteFile(filepath.Join(dir, "containerd-shim-hardened-v2.toml"), []byte(node), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := anypb.New(&runtimeoptions.Options{ConfigBody: []byte(body)})
+	c, err := r.Resolve(a, bundle)
+	if key == "" {
+		if err != nil || !ok(c) {
+			t.Errorf("%q: %v %+v", body, err, c)
 		}
-		a, _ := anypb.New(&runtimeoptions.Options{ConfigBody: []byte(tc.body)})
-		c, err := r.Resolve(a, bundle)
-		if tc.key == "" {
-			if err != nil || c.Runtime != BackendRunsc || c.Runsc.Platform != "systrap" || c.Runsc.Flags["net-raw"] != "false" {
-				t.Errorf("%q: %v %+v", tc.body, err, c)
-			}
-			continue
-		}
-		if err == nil || !strings.Contains(err.Error(), "pinned") || !strings.Contains(err.Error(), `"`+tc.key+`"`) {
-			t.Errorf("%q: err %v, want a pinning refusal naming %q", tc.body, err, tc.key)
-		}
+		return
+	}
+	if err == nil || !strings.Contains(err.Error(), "pinned") || !strings.Contains(err.Error(), `"`+key+`"`) {
+		t.Errorf("%q: err %v, want a pinning refusal naming %q", body, err, key)
 	}
 }
 
@@ -195,21 +204,9 @@ func TestPinnedKataClass(t *testing.T) {
 		{"", ""},
 		{"[kata]\nshim = \"/usr/local/bin/containerd-shim-runc-v2\"", ""},
 	} {
-		r, dir := resolver(t)
-		if err := os.WriteFile(filepath.Join(dir, "containerd-shim-hardened-v2.toml"), []byte(node), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		a, _ := anypb.New(&runtimeoptions.Options{ConfigBody: []byte(tc.body)})
-		c, err := r.Resolve(a, bundle)
-		if tc.key == "" {
-			if err != nil || c.Runtime != BackendKata || c.Kata.Shim != "/usr/local/bin/containerd-shim-runc-v2" || !c.Kata.UserNamespaces || c.BinaryName != "runc" {
-				t.Errorf("%q: %v %+v", tc.body, err, c)
-			}
-			continue
-		}
-		if err == nil || !strings.Contains(err.Error(), "pinned") || !strings.Contains(err.Error(), `"`+tc.key+`"`) {
-			t.Errorf("%q: err %v, want a pinning refusal naming %q", tc.body, err, tc.key)
-		}
+		checkPinnedRequest(t, node, tc.body, tc.key, func(c *Class) bool {
+			return c.Runtime == BackendKata && c.Kata.Shim == "/usr/local/bin/containerd-shim-runc-v2" && c.Kata.UserNamespaces && c.BinaryName == "runc"
+		})
 	}
 	file := filepath.Join(t.TempDir(), "cfg.toml")
 	if err := os.WriteFile(file, []byte("[kata]\nshim = \"/usr/bin/containerd-shim-kata-v2\"\n"), 0o600); err != nil {

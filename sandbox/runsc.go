@@ -609,6 +609,23 @@ func (runsc) Gaps(spec *specs.Spec) []policy.Violation {
 				Reason: fmt.Sprintf("gVisor does not apply sysctl %s from the spec: its kernel would keep its own value", k),
 				Hint:   "remove the sysctl from the pod's securityContext.sysctls, or run the pod under a runc class"})
 		}
+		// runsc ignores linux.maskedPaths and linux.readonlyPaths. Under /proc and /sys
+		// the files they protect are gVisor's own (its kernel's, not the node's: the
+		// defaults CRI sets have nothing of the host behind them); anywhere else a path
+		// the spec asks to hide or protect would stay as it is.
+		for _, l := range []struct {
+			field string
+			paths []string
+		}{{"linux.maskedPaths", spec.Linux.MaskedPaths}, {"linux.readonlyPaths", spec.Linux.ReadonlyPaths}} {
+			for _, p := range l.paths {
+				if c := filepath.Clean(p); c == "/proc" || strings.HasPrefix(c, "/proc/") || c == "/sys" || strings.HasPrefix(c, "/sys/") {
+					continue
+				}
+				vs = append(vs, policy.Violation{Check: BackendCheckID, Field: l.field, Value: fmt.Sprintf("%q", p),
+					Reason: fmt.Sprintf("gVisor does not apply %s: %s would stay as it is in the container", l.field, p),
+					Hint:   "mask or protect paths only under /proc and /sys (gVisor's own), or run the pod under a runc class"})
+			}
+		}
 		if p := spec.Linux.RootfsPropagation; p != "" && !strings.HasSuffix(p, "private") {
 			vs = append(vs, policy.Violation{Check: BackendCheckID, Field: "linux.rootfsPropagation", Value: fmt.Sprintf("%q", p),
 				Reason: "gVisor does not propagate mounts", Hint: "leave the root file system's propagation private"})

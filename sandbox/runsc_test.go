@@ -183,7 +183,8 @@ func TestRunscUnsupported(t *testing.T) {
 }
 
 func TestRunscGaps(t *testing.T) {
-	spec := &specs.Spec{Linux: &specs.Linux{Sysctl: map[string]string{"net.ipv4.ip_unprivileged_port_start": "80", "fs.nr_open": "1024", "net.ipv4.ping_group_range": "0 2147483647"}, RootfsPropagation: "rslave"},
+	spec := &specs.Spec{Linux: &specs.Linux{Sysctl: map[string]string{"net.ipv4.ip_unprivileged_port_start": "80", "fs.nr_open": "1024", "net.ipv4.ping_group_range": "0 2147483647"}, RootfsPropagation: "rslave",
+		MaskedPaths: []string{"/proc/kcore", "/sys/firmware", "/bin/ls"}, ReadonlyPaths: []string{"/proc/sys", "/tmp"}},
 		Mounts: []specs.Mount{{Destination: "/data", Options: []string{"rbind", "rshared"}}, {Destination: "/ok", Options: []string{"rbind", "rprivate"}}}}
 	var fields []string
 	for _, v := range (runsc{}).Gaps(spec) {
@@ -192,7 +193,7 @@ func TestRunscGaps(t *testing.T) {
 		}
 		fields = append(fields, v.Field)
 	}
-	want := []string{`linux.sysctl["net.ipv4.ip_unprivileged_port_start"]`, "linux.rootfsPropagation", `mounts["/data"].options`}
+	want := []string{`linux.sysctl["net.ipv4.ip_unprivileged_port_start"]`, "linux.maskedPaths", "linux.readonlyPaths", "linux.rootfsPropagation", `mounts["/data"].options`}
 	if !slices.Equal(fields, want) {
 		t.Errorf("gaps %q, want %q", fields, want)
 	}

@@ -261,5 +261,3 @@ func checkBackend(class *runtimeclass.Class) error {
 	}
 	return backend.Check(class)
 }
-
-

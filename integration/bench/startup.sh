@@ -13,7 +13,7 @@
 #   -w WARMUP   uncounted warm-up rounds before each measurement (default 2)
 #   -t SECONDS  timeout of every single command (default 60; image pulls get 3x)
 #   -m LIST     measurements to run, comma separated: ctr, cri (default ctr,cri)
-#   -V LIST     variants to run, comma separated (default: all five below)
+#   -V LIST     variants to run, comma separated (default: the first five below)
 #
 # Variants (the hardened class installs a seccomp filter, plain `ctr run` with the stock shim
 # none: the two seccomp variants separate the filter from the rest of the hardening):
@@ -25,6 +25,14 @@
 #                       with `[seccomp] profile = "none"`)
 #   hardened-nouserns   hardened shim with the lab's hardened-nouserns class (the node class
 #                       with user_namespace = "off": no user namespace, no ID range)
+#   delegate            hardened shim with the lab's hardened-delegate class (the node class
+#                       with runtime = "kata" and containerd-shim-runc-v2 as the delegate): the
+#                       same checks and hardening as `hardened`, run by the delegate shim behind
+#                       the hardened shim (delegate/hardened is the cost of the hop)
+#   gvisor              hardened shim with the lab's hardened-gvisor class (runtime = "runsc")
+#   runsc               stock runc shim running runsc (the lab's runsc handler), no seccomp
+#                       profile: ctr only (CRI app containers under it never start: runsc
+#                       reports the sandbox's PID for them)
 #
 # Each round runs every variant once; the order changes every round (the rows of a Williams
 # Latin square over the n variants: base order 0, 1, n-1, 2, n-2, … rotated by one per round):
@@ -95,8 +103,8 @@ IMAGE=${BENCH_IMAGE:-docker.io/library/busybox:latest}
 NS=bench                      # containerd namespace of the ctr measurement
 POD_NS=bench                  # CRI pod metadata namespace
 LABEL=hardened-bench.run
-ALL_VARIANTS=(runc runc+seccomp hardened hardened-noseccomp hardened-nouserns)
-VARIANTS=("${ALL_VARIANTS[@]}")
+ALL_VARIANTS=(runc runc+seccomp hardened hardened-noseccomp hardened-nouserns delegate gvisor runsc)
+VARIANTS=(runc runc+seccomp hardened hardened-noseccomp hardened-nouserns)
 
 die() { printf 'startup.sh: ERROR: %s\n' "$*" >&2; exit 2; }
 warn() { printf 'startup.sh: WARNING: %s\n' "$*" >&2; }
@@ -182,6 +190,11 @@ for v in "${VARIANTS[@]}"; do
 	case $v in
 	hardened-nouserns) [[ -x ${LAB_HARDENED_NOUSERNS_SHIM:-} ]] || die "variant $v needs the lab's hardened-nouserns shim (lab.sh up)" ;;
 	hardened-noseccomp) [[ -x ${LAB_HARDENED_NOSECCOMP_SHIM:-} ]] || die "variant $v needs the lab's hardened-noseccomp shim (lab.sh up)" ;;
+	delegate) [[ -x ${LAB_HARDENED_DELEGATE_SHIM:-} ]] || die "variant $v needs the lab's hardened-delegate shim (lab.sh up)" ;;
+	gvisor) [[ -x ${LAB_HARDENED_GVISOR_SHIM:-} ]] || die "variant $v needs the lab's hardened-gvisor shim (lab.sh up)" ;;
+	runsc) [[ -x $LAB_BIN/runsc-lab ]] || die "variant $v needs the lab's runsc wrapper $LAB_BIN/runsc-lab (lab.sh up)" ;;
+	runc | runc+seccomp | hardened) ;;
+	*) die "unknown variant $v (known: ${ALL_VARIANTS[*]})" ;;
 	esac
 done
 
@@ -312,7 +325,9 @@ ERRF=$WORK/last.err
 # the variants
 # ---------------------------------------------------------------------------------------------
 # seccomp mode expected in the variant's containers (/proc/PID/status Seccomp: 0 none, 2 filter)
-want_seccomp() { case $1 in runc | hardened-noseccomp) echo 0 ;; *) echo 2 ;; esac; }
+want_seccomp() { case $1 in runc | hardened-noseccomp | runsc) echo 0 ;; *) echo 2 ;; esac; }
+# variant_in KEY VARIANT: whether the measurement runs the variant
+variant_in() { [[ $1 == ctr || $2 != runsc ]]; }
 
 # ctr_runtime_args VARIANT: sets RT to the ctr run flags of VARIANT.
 RT=()
@@ -323,10 +338,13 @@ ctr_runtime_args() {
 	hardened) RT=(--runtime io.containerd.hardened.v2) ;;
 	hardened-noseccomp) RT=(--runtime "$LAB_HARDENED_NOSECCOMP_SHIM") ;;
 	hardened-nouserns) RT=(--runtime "$LAB_HARDENED_NOUSERNS_SHIM") ;;
+	delegate) RT=(--runtime "$LAB_HARDENED_DELEGATE_SHIM") ;;
+	gvisor) RT=(--runtime "$LAB_HARDENED_GVISOR_SHIM") ;;
+	runsc) RT=(--runtime io.containerd.runc.v2 --runc-binary "$LAB_BIN/runsc-lab" --runc-root "$LAB_RUNSC_ROOT") ;;
 	*) die "internal: unknown variant $1" ;;
 	esac
 }
-cri_handler() { case $1 in runc | runc+seccomp) echo runc ;; hardened) echo hardened ;; hardened-noseccomp) echo hardened-noseccomp ;; hardened-nouserns) echo hardened-nouserns ;; esac; }
+cri_handler() { case $1 in runc | runc+seccomp) echo runc ;; hardened) echo hardened ;; hardened-noseccomp) echo hardened-noseccomp ;; hardened-nouserns) echo hardened-nouserns ;; delegate) echo hardened-delegate ;; gvisor) echo hardened-gvisor ;; esac; }
 
 # runtime/options of a variant, for the JSON report
 variant_runtime() {
@@ -334,6 +352,9 @@ variant_runtime() {
 	ctr/runc | ctr/runc+seccomp) echo io.containerd.runc.v2 ;;
 	ctr/hardened-nouserns) echo "$LAB_HARDENED_NOUSERNS_SHIM" ;;
 	ctr/hardened-noseccomp) echo "$LAB_HARDENED_NOSECCOMP_SHIM" ;;
+	ctr/delegate) echo "$LAB_HARDENED_DELEGATE_SHIM" ;;
+	ctr/gvisor) echo "$LAB_HARDENED_GVISOR_SHIM" ;;
+	ctr/runsc) echo "io.containerd.runc.v2 (runc binary $LAB_BIN/runsc-lab)" ;;
 	ctr/hardened*) echo io.containerd.hardened.v2 ;;
 	cri/*) cri_handler "$2" ;;
 	esac
@@ -347,6 +368,9 @@ variant_options() {
 	cri/hardened) echo "handler hardened: node class $NODE_CLASS" ;;
 	*/hardened-noseccomp) echo "node class of containerd-shim-hardened-noseccomp-v2: the node class with [seccomp] profile = \"none\"" ;;
 	*/hardened-nouserns) echo "node class of containerd-shim-hardened-nouserns-v2: the node class with user_namespace = \"off\"" ;;
+	*/delegate) echo "node class of containerd-shim-hardened-delegate-v2: runtime = \"kata\", [kata] shim = containerd-shim-runc-v2" ;;
+	*/gvisor) echo "node class of containerd-shim-hardened-gvisor-v2: runtime = \"runsc\"" ;;
+	ctr/runsc) echo "stock runc shim with runsc as its runc binary, no seccomp profile" ;;
 	esac
 }
 
@@ -484,6 +508,10 @@ cri_check() {
 	rm -f "$podf" "$ctrf"
 	if [[ -n $err ]]; then
 		check_record cri "$v" "$(want_seccomp "$v")" "$err"
+	elif [[ $v == gvisor ]]; then
+		# the host's processes are gVisor's (its sandbox, the container's stand-in): the
+		# filter applies inside gVisor's kernel (--oci-seccomp)
+		check_record cri "$v" "$(want_seccomp "$v")" "" "exec-self $self"
 	else
 		check_record cri "$v" "$(want_seccomp "$v")" "" "exec-self $self" "init $init" "sandbox $sbx"
 	fi
@@ -509,7 +537,9 @@ PROGRESS=0
 [[ -t 2 ]] && PROGRESS=1
 measure() {
 	local key=$1 label=$2 fn=$3 check=$4 i v total=$((WARMUP + RUNS)) counted name f
-	local -a ORDER
+	local -a ORDER ALL=("${VARIANTS[@]}")
+	local -a VARIANTS=()
+	for v in "${ALL[@]}"; do variant_in "$key" "$v" && VARIANTS+=("$v"); done
 	for v in "${VARIANTS[@]}"; do
 		: >"$WORK/samples/$key.$v"
 		FAILS[$key.$v]=0
@@ -618,6 +648,7 @@ for key in "${MEAS_KEYS[@]}"; do
 	vjson=$WORK/variants.$key.jsonl
 	: >"$vjson"
 	for v in "${VARIANTS[@]}"; do
+		variant_in "$key" "$v" || continue
 		read -r n med p10 p90 mean min max < <(stats "$WORK/samples/$key.$v")
 		f=${FAILS[$key.$v]:-0}
 		((n == RUNS && f == 0)) || rc=1
@@ -652,6 +683,11 @@ for key in "${MEAS_KEYS[@]}"; do
 	printf '%-4s ratio         %-22s %7s\n' "$key" hardened/runc "$(fmt_num %.3f "$r_hr")"
 	printf '%-4s ratio         %-22s %7s\n' "$key" hardened/runc+seccomp "$(fmt_num %.3f "$r_hs")"
 	printf '%-4s ratio         %-22s %7s\n' "$key" hardened/hardened-nouserns "$(fmt_num %.3f "$r_hu")"
+	# the other backends, when measured
+	for pair in delegate/hardened delegate/runc gvisor/hardened gvisor/runsc; do
+		[[ -s $WORK/samples/$key.${pair%/*} && -s $WORK/samples/$key.${pair#*/} ]] || continue
+		printf '%-4s ratio         %-22s %7s\n' "$key" "$pair" "$(fmt_num %.3f "$(ratio "${pair%/*}" "${pair#*/}")")"
+	done
 	printf '%-4s userns-cost   %-9s %7s ms  (median hardened - median hardened-nouserns; per-round differences: median %s, p10 %s, p90 %s ms, n=%d)\n' \
 		"$key" hardened "$(fmt_num %+.1f "$d_u")" "$(fmt_num %+.1f "$pd_u")" "$(fmt_num %+.1f "$pl_u")" "$(fmt_num %+.1f "$ph_u")" "$pn_u"
 	printf '%-4s seccomp-cost  %-9s %7s ms  (median hardened - median hardened-noseccomp; per-round differences: median %s, p10 %s, p90 %s ms, n=%d)\n' \
@@ -662,15 +698,18 @@ for key in "${MEAS_KEYS[@]}"; do
 	jq -nc --arg key "$key" --arg mlabel "${MEAS_LABEL[$key]}" \
 		--slurpfile vs "$vjson" --slurpfile checks "$WORK/check.$key.jsonl" \
 		--argjson r_hr "$r_hr" --argjson r_hs "$r_hs" --argjson d_h "$d_h" --argjson d_r "$d_r" \
+		--argjson r_dh "$(ratio delegate hardened)" --argjson r_dr "$(ratio delegate runc)" \
+		--argjson r_gh "$(ratio gvisor hardened)" --argjson r_gr "$(ratio gvisor runsc)" \
 		--argjson r_hu "$r_hu" --argjson d_u "$d_u" --argjson p_u "[$pn_u,$pd_u,$pl_u,$ph_u]" \
 		--argjson p_h "[$pn_h,$pd_h,$pl_h,$ph_h]" --argjson p_r "[$pn_r,$pd_r,$pl_r,$ph_r]" '
 		def v($name): $vs | map(select(.variant == $name)) | .[0];
 		def pd($p): {n: $p[0], median_ms: $p[1], p10_ms: $p[2], p90_ms: $p[3]};
 		{key: $key, label: $mlabel,
 		 stock: v("runc"), stock_seccomp: v("runc+seccomp"), hardened: v("hardened"), hardened_noseccomp: v("hardened-noseccomp"),
-		 hardened_nouserns: v("hardened-nouserns"),
+		 hardened_nouserns: v("hardened-nouserns"), delegate: v("delegate"), gvisor: v("gvisor"), runsc: v("runsc"),
 		 ratio_median: $r_hr,
-		 ratios: {"hardened/runc": $r_hr, "hardened/runc+seccomp": $r_hs, "hardened/hardened-nouserns": $r_hu},
+		 ratios: {"hardened/runc": $r_hr, "hardened/runc+seccomp": $r_hs, "hardened/hardened-nouserns": $r_hu,
+		          "delegate/hardened": $r_dh, "delegate/runc": $r_dr, "gvisor/hardened": $r_gh, "gvisor/runsc": $r_gr},
 		 userns_cost_ms: {"hardened - hardened-nouserns": $d_u}, userns_cost_paired_ms: pd($p_u),
 		 seccomp_cost_ms: {"hardened - hardened-noseccomp": $d_h, "runc+seccomp - runc": $d_r},
 		 seccomp_cost_paired_ms: {"hardened - hardened-noseccomp": pd($p_h), "runc+seccomp - runc": pd($p_r)},
