@@ -463,8 +463,15 @@ func (l *lab) stopAndCheckSignal(t *testing.T, ctx context.Context, id string) {
 // must be refused by hostPathVolumes, naming the mount.
 func (p *criPod) checkHostEtcRefused(t *testing.T, ctx context.Context) {
 	t.Helper()
+	p.checkRefused(t, ctx, containerCfg("etc", hostMount("/host", "/etc", true), nil, nil),
+		`refused by hostPathVolumes: mount \"/host\" comes from host path \"/etc\"`)
+}
+
+// checkRefused creates and starts a container of config cfg in the pod: create or start must
+// fail with a message containing every want.
+func (p *criPod) checkRefused(t *testing.T, ctx context.Context, cfg map[string]any, want ...string) {
+	t.Helper()
 	l := requireLab(t)
-	cfg := containerCfg("etc", hostMount("/host", "/etc", true), nil, nil)
 	out, err := l.crictl(ctx, "create", p.id, writeJSON(t, cfg), writeJSON(t, p.config))
 	if err == nil {
 		id := strings.TrimSpace(lastLine(out))
@@ -472,7 +479,7 @@ func (p *criPod) checkHostEtcRefused(t *testing.T, ctx context.Context) {
 		out, err = l.crictl(ctx, "start", id)
 	}
 	if err == nil {
-		t.Fatalf("a hostPath /etc container started: %s", out)
+		t.Fatalf("container %v started: %s", cfg["metadata"], out)
 	}
-	wantAll(t, out, `refused by hostPathVolumes: mount \"/host\" comes from host path \"/etc\"`)
+	wantAll(t, out, want...)
 }

@@ -136,6 +136,10 @@ func TestGVisorRefusalsNeverReachRunsc(t *testing.T) {
 	pod := runPod(t, ctx, gvisorHandler)
 	before = fmt.Sprint(l.runscStateOf(criNamespace))
 	pod.checkHostEtcRefused(t, ctx)
+	// a terminal for an app container: runsc would hand it over only at start, after the
+	// task service's create waited for it
+	pod.checkRefused(t, ctx, containerCfg("tty", nil, nil, map[string]any{"tty": true}),
+		"refused by backend: a terminal (tty) for an app container of a gVisor pod is not supported")
 	if after := fmt.Sprint(l.runscStateOf(criNamespace)); after != before {
 		t.Errorf("a refused container reached runsc: its root holds %s, before %s", after, before)
 	}

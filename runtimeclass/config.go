@@ -327,6 +327,10 @@ func (c *Config) validateWhole(source string) error {
 		return fmt.Errorf("runtime class config %s: key %q: is set but runtime is %q: the [runsc] table only applies to runtime = %q",
 			source, "runsc", orDefault(c.Runtime, BackendRunc), BackendRunsc)
 	}
+	if c.Runtime == BackendRunsc && c.Seccomp.Audit {
+		return fmt.Errorf("runtime class config %s: key %q: gVisor applies the class's seccomp profile itself (runsc --oci-seccomp), which has no log action: a runsc class cannot audit its profile (use a runc class for a seccomp rollout)",
+			source, "seccomp.audit")
+	}
 	if c.Runtime != BackendKata && c.Kata != (KataConfig{}) {
 		return fmt.Errorf("runtime class config %s: key %q: is set but runtime is %q: the [kata] table only applies to runtime = %q",
 			source, "kata", orDefault(c.Runtime, BackendRunc), BackendKata)

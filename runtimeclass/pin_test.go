@@ -179,6 +179,12 @@ func TestRunscTableNeedsRunscRuntime(t *testing.T) {
 	if _, err := Load(file); err == nil || !strings.Contains(err.Error(), file) || !strings.Contains(err.Error(), `"runsc"`) || !strings.Contains(err.Error(), "only applies to runtime") {
 		t.Errorf("a node class file with [runsc] and no runsc runtime: %v", err)
 	}
+	if err := os.WriteFile(file, []byte("runtime = \"runsc\"\n[seccomp]\naudit = true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(file); err == nil || !strings.Contains(err.Error(), `"seccomp.audit"`) {
+		t.Errorf("a gVisor class auditing its seccomp profile: %v", err)
+	}
 	if _, err := Parse([]byte("[runsc]\nplatform = \"ptrace\"\n"), "fragment"); err != nil {
 		t.Errorf("a request fragment: %v", err)
 	}

@@ -78,6 +78,7 @@ func (kata) Gaps(*specs.Spec) []policy.Violation { return nil }
 // ShimEnv is what containerd told the hardened shim about itself (its flags
 // and environment); a delegate is started and cleaned up with the same.
 type ShimEnv struct {
+	ID            string // the container the shim process was started for (-id)
 	Namespace     string
 	Address       string // containerd's gRPC address (-address)
 	TTRPCAddress  string // where shims publish events (TTRPC_ADDRESS)
@@ -103,6 +104,9 @@ type delegateRecord struct {
 	Address  string `json:"address"`
 	Protocol string `json:"protocol"`
 	Version  int32  `json:"version"`
+	// Deleted: the container was deleted through the delegate's task API;
+	// only the delegate itself may be left to shut down.
+	Deleted bool `json:"deleted,omitempty"`
 }
 
 const delegateRecordFile = "hardened-delegate.json"
@@ -118,7 +122,8 @@ const delegateAddressSuffix = ".hardened-delegate"
 const delegateTimeout = 30 * time.Second
 
 // delegates are the connections of this shim process to its delegates, by
-// address; groups maps a shim group to the address of its delegate.
+// address; groups maps a shim group (or, outside a group, a container) to
+// the address of its delegate.
 var delegates = struct {
 	sync.Mutex
 	conns  map[string]*delegateConn
@@ -146,10 +151,11 @@ func (kata) Delegate(ctx context.Context, c *runtimeclass.Class, env ShimEnv, id
 	}
 	delegates.Lock()
 	defer delegates.Unlock()
-	var conn *delegateConn
-	if group != "" {
-		conn = delegates.conns[delegates.groups[group]]
+	key := group
+	if key == "" {
+		key = "container " + id
 	}
+	conn := delegates.conns[delegates.groups[key]]
 	if conn == nil || conn.rec.Shim != shim {
 		res, err := startDelegate(shim, env, id, bundle, opts)
 		if err != nil {
@@ -160,18 +166,47 @@ func (kata) Delegate(ctx context.Context, c *runtimeclass.Class, env ShimEnv, id
 				return nil, nil, err
 			}
 		}
-		if group != "" {
-			delegates.groups[group] = res.GetAddress()
-		}
+		delegates.groups[key] = res.GetAddress()
 	}
-	b, err := json.Marshal(conn.rec)
+	if err := writeDelegateRecord(bundle, conn.rec); err != nil {
+		return nil, nil, err
+	}
+	return conn.task, opts, nil
+}
+
+func writeDelegateRecord(bundle string, rec delegateRecord) error {
+	b, err := json.Marshal(rec)
 	if err == nil {
 		err = os.WriteFile(filepath.Join(bundle, delegateRecordFile), b, 0o600)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("recording the delegate shim in the bundle: %w", err)
+		return fmt.Errorf("recording the delegate shim in the bundle: %w", err)
 	}
-	return conn.task, opts, nil
+	return nil
+}
+
+// DelegatedDeleted records that the delegated container of bundle was
+// deleted through its delegate: `shim delete` then has nothing to clean up
+// in the delegate but the delegate itself, if it still runs.
+func DelegatedDeleted(bundle string) error {
+	rec, err := readDelegateRecord(bundle)
+	if err != nil {
+		return err
+	}
+	rec.Deleted = true
+	return writeDelegateRecord(bundle, rec)
+}
+
+func readDelegateRecord(bundle string) (delegateRecord, error) {
+	var rec delegateRecord
+	b, err := os.ReadFile(filepath.Join(bundle, delegateRecordFile))
+	if err != nil {
+		return rec, err
+	}
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return rec, fmt.Errorf("%s: %w", delegateRecordFile, err)
+	}
+	return rec, nil
 }
 
 // ShutdownDelegates asks every delegate of this shim process to shut down
@@ -331,23 +366,28 @@ func dialDelegate(ctx context.Context, shim string, res *bootapi.BootstrapResult
 // delegate is asked to shut down (it stays while it runs other containers).
 // handled is false when the container was not delegated.
 func StopDelegated(ctx context.Context, env ShimEnv, bundle, id string) (resp *taskAPI.DeleteResponse, handled bool, err error) {
-	b, err := os.ReadFile(filepath.Join(bundle, delegateRecordFile))
+	rec, err := readDelegateRecord(bundle)
 	if os.IsNotExist(err) {
 		return nil, false, nil
 	}
 	if err != nil {
 		return nil, true, err
 	}
-	var rec delegateRecord
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return nil, true, fmt.Errorf("%s: %w", delegateRecordFile, err)
-	}
 	var task *remoteTask
 	if nc, err := cshim.AnonReconnectDialer(rec.Address, 2*time.Second); err == nil {
 		client := ttrpc.NewClient(nc)
 		defer client.Close()
 		task = newRemoteTask(client, rec.Version)
-		resp = deleteThrough(ctx, task, id)
+		if !rec.Deleted {
+			resp = deleteThrough(ctx, task, id)
+		}
+	}
+	if rec.Deleted {
+		// deleted through the delegate: only the delegate may be left
+		if task != nil {
+			shutdownThrough(ctx, task, id)
+		}
+		return &taskAPI.DeleteResponse{}, true, nil
 	}
 	cmd := shimCommand(rec.Shim, env, append(shimArgs(env, id), "-bundle", bundle, "delete"), bundle)
 	out, err := outputReaped(cmd, delegateTimeout)
@@ -361,11 +401,7 @@ func StopDelegated(ctx context.Context, env ShimEnv, bundle, id string) (resp *t
 		err = fmt.Errorf("the delegate shim %s's delete step: %w", rec.Shim, err)
 	}
 	if task != nil {
-		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		if _, serr := task.Shutdown(sctx, &taskAPI.ShutdownRequest{ID: id}); serr != nil && !isClosed(serr) {
-			log.G(ctx).WithError(serr).Warn("shutting the delegate shim down")
-		}
-		cancel()
+		shutdownThrough(ctx, task, id)
 	}
 	if resp != nil {
 		// the container is gone: a failed delete step (nothing left to do) is only logged
@@ -375,6 +411,16 @@ func StopDelegated(ctx context.Context, env ShimEnv, bundle, id string) (resp *t
 		return resp, true, nil
 	}
 	return nil, true, err
+}
+
+// shutdownThrough asks a delegate to shut down (it stays while it runs
+// containers).
+func shutdownThrough(ctx context.Context, task *remoteTask, id string) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := task.Shutdown(ctx, &taskAPI.ShutdownRequest{ID: id}); err != nil && !isClosed(err) {
+		log.G(ctx).WithError(err).Warn("shutting the delegate shim down")
+	}
 }
 
 // deleteThrough kills and deletes container id through a running delegate's

@@ -631,6 +631,13 @@ func (runsc) Gaps(spec *specs.Spec) []policy.Violation {
 				Reason: "gVisor does not propagate mounts", Hint: "leave the root file system's propagation private"})
 		}
 	}
+	// runsc hands an app container's terminal over at start, the runc task service waits
+	// for it at create: the container would hang in create
+	if spec.Process != nil && spec.Process.Terminal && (&policy.Input{Spec: spec}).IsAppContainer() {
+		vs = append(vs, policy.Violation{Check: BackendCheckID, Field: "process.terminal", Value: "true",
+			Reason: "a terminal (tty) for an app container of a gVisor pod is not supported by this shim yet",
+			Hint:   "set tty: false on the container (kubectl exec -it still gets a terminal), or run the pod under a runc class"})
+	}
 	for _, m := range spec.Mounts {
 		for _, o := range m.Options {
 			if slices.Contains([]string{"shared", "rshared", "slave", "rslave"}, o) {

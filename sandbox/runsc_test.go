@@ -197,6 +197,15 @@ func TestRunscGaps(t *testing.T) {
 	if !slices.Equal(fields, want) {
 		t.Errorf("gaps %q, want %q", fields, want)
 	}
+	// a terminal: refused for an app container of a pod, not for the sandbox or a container of no pod
+	app := &specs.Spec{Process: &specs.Process{Terminal: true}, Annotations: map[string]string{
+		"io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-id": "pod"}}
+	if vs := (runsc{}).Gaps(app); len(vs) != 1 || vs[0].Field != "process.terminal" {
+		t.Errorf("a tty app container: %v", vs)
+	}
+	if vs := (runsc{}).Gaps(&specs.Spec{Process: &specs.Process{Terminal: true}}); len(vs) != 0 {
+		t.Errorf("a tty container of no pod: %v", vs)
+	}
 	if vs := (runc{}).Gaps(spec); vs != nil {
 		t.Errorf("runc gaps %v", vs)
 	}

@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 
 	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/log"
 
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/runtimeclass"
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/sandbox"
 )
 
@@ -21,17 +23,18 @@ func shimEnv(ctx context.Context, bundle string) sandbox.ShimEnv {
 	fs := flag.NewFlagSet("shim", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	ns := fs.String("namespace", "", "")
+	id := fs.String("id", "", "")
 	address := fs.String("address", "", "")
 	publish := fs.String("publish-binary", "", "")
 	debug := fs.Bool("debug", false, "")
-	for _, name := range []string{"id", "socket", "debug-socket", "bundle"} {
+	for _, name := range []string{"socket", "debug-socket", "bundle"} {
 		fs.String(name, "", "")
 	}
 	for _, name := range []string{"v", "version", "info"} {
 		fs.Bool(name, false, "")
 	}
 	_ = fs.Parse(os.Args[1:])
-	env := sandbox.ShimEnv{Namespace: *ns, Address: *address, PublishBinary: *publish, Debug: *debug,
+	env := sandbox.ShimEnv{ID: *id, Namespace: *ns, Address: *address, PublishBinary: *publish, Debug: *debug,
 		TTRPCAddress: os.Getenv("TTRPC_ADDRESS")}
 	if n, ok := namespaces.Namespace(ctx); ok {
 		env.Namespace = n
@@ -50,4 +53,42 @@ func shimEnv(ctx context.Context, bundle string) sandbox.ShimEnv {
 		}
 	}
 	return env
+}
+
+// prestartDelegate starts the delegate shim of the container this shim
+// process was started for, if its class delegates, while containerd connects
+// and sends Create: Create then finds the delegate running (or starts it
+// itself, reporting the error, when this failed). The start step saved the
+// class after its checks; Create checks the container again before the
+// delegate gets it.
+func prestartDelegate(ctx context.Context) {
+	bundle, err := os.Getwd()
+	if err != nil {
+		return
+	}
+	class, err := runtimeclass.LoadSaved(bundle)
+	if err != nil {
+		return
+	}
+	backend, err := sandbox.For(class)
+	if err != nil {
+		return
+	}
+	d, ok := backend.(sandbox.Delegator)
+	if !ok {
+		return
+	}
+	spec, err := readBundleSpec(bundle)
+	if err != nil {
+		return
+	}
+	opts, err := runcOptionsAny(class)
+	if err != nil {
+		return
+	}
+	env := shimEnv(ctx, bundle)
+	group, _, _ := grouping(env.ID, spec)
+	if _, _, err := d.Delegate(ctx, class, env, env.ID, bundle, group, opts); err != nil {
+		log.G(ctx).WithError(err).Warn("starting the delegate shim ahead of Create")
+	}
 }

@@ -36,6 +36,8 @@ func Register() {
 			if err != nil {
 				return nil, err
 			}
+			// a delegating class's delegate starts while containerd connects
+			go prestartDelegate(ic.Context)
 			return newService(runc), nil
 		},
 	})

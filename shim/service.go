@@ -50,6 +50,7 @@ type containerState struct {
 	process   *specs.Process // the process as created, before hardening
 	resources *specs.LinuxResources
 	stateDir  string // containerd's state directory (from the bundle path)
+	bundle    string
 	// sandboxPID is the init process of a CRI pod sandbox (pause), 0 for
 	// every other container; podUID its pod UID, cgroup its cgroupsPath.
 	sandboxPID int
@@ -168,7 +169,7 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		s.releaseUserns(ctx, class, uns)
 		return nil, err
 	}
-	st := &containerState{class: class, subject: d.record.Subject, spec: spec, process: &process, stateDir: runtimeclass.StateDir(r.Bundle), userns: uns}
+	st := &containerState{class: class, subject: d.record.Subject, spec: spec, process: &process, stateDir: runtimeclass.StateDir(r.Bundle), bundle: r.Bundle, userns: uns}
 	if task != s.TTRPCTaskService {
 		st.task = task
 	}
@@ -387,6 +388,12 @@ func (s *service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 		st := s.containers[r.ID]
 		delete(s.containers, r.ID)
 		s.mu.Unlock()
+		if st != nil && st.task != nil {
+			// containerd's cleanup (`shim delete`) need not go through the delegate again
+			if err := sandbox.DelegatedDeleted(st.bundle); err != nil {
+				log.G(ctx).WithError(err).Warn("recording the delegated container's deletion")
+			}
+		}
 		if st != nil && st.userns != nil {
 			// off the reply's path: containerd's cleanup races its own
 			// deletes against a slow reply; Shutdown waits for it
