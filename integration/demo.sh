@@ -25,6 +25,12 @@ say "ctr: a container through io.containerd.hardened.v2 (class from $LAB_HARDENE
 inlab "$LAB_BIN/ctr" --address "$CONTAINERD_ADDRESS" -n demo images pull 2> >(quiet >&2) --hosts-dir "$LAB_HOSTS_DIR" docker.io/library/busybox:latest >/dev/null
 ctr -n demo run --rm --runtime io.containerd.hardened.v2 --fifo-dir "$LAB_FIFO_DIR" docker.io/library/busybox:latest demo-ctr \
 	sh -c 'echo "hello from $(hostname), uid $(id -u)"; grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status; touch /etc/demo 2>&1 | sed "s/^/write to the rootfs: /"; touch /tmp/demo && echo "write to /tmp (tmpfs): ok"; echo "/proc/keys is masked: $(wc -c </proc/keys) bytes"'
+
+say "the same class on the other backends: gVisor (runtime = \"runsc\") and delegation (runtime = \"kata\", containerd-shim-runc-v2 standing in for Kata's shim)"
+ctr -n demo run --rm --runtime "$LAB_HARDENED_GVISOR_SHIM" --fifo-dir "$LAB_FIFO_DIR" docker.io/library/busybox:latest demo-gvisor \
+	sh -c 'echo "gVisor: kernel $(uname -r), $(grep -E "^NoNewPrivs:" /proc/self/status | tr -s "\t" " ")"; touch /etc/demo 2>&1 | sed "s/^/write to the rootfs: /"'
+ctr -n demo run --rm --runtime "$LAB_HARDENED_DELEGATE_SHIM" --fifo-dir "$LAB_FIFO_DIR" docker.io/library/busybox:latest demo-delegate \
+	sh -c 'echo "delegated: $(grep -E "^(NoNewPrivs|Seccomp):" /proc/self/status | tr -s "\t\n" "  ")"; touch /etc/demo 2>&1 | sed "s/^/write to the rootfs: /"'
 ctr -n demo images rm docker.io/library/busybox:latest >/dev/null
 ctr namespaces rm demo >/dev/null 2>&1 || true
 

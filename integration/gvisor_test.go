@@ -104,6 +104,23 @@ func TestGVisorCRIPod(t *testing.T) {
 		t.Errorf("the app container's CPU usage %d ns, working set %d bytes: want both above 0", cpu, mem)
 	}
 	l.stopAndCheckSignal(t, ctx, long)
+	// an app container with a terminal: its stdio is the terminal runsc sent at create, its
+	// output reaches the log, its exit code is exact
+	cfg := containerCfg("tty", nil, nil, map[string]any{"tty": true,
+		"command": []string{"sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo stdio-is-a-terminal; exit 6"}})
+	out, err = l.crictl(ctx, "create", pod.id, writeJSON(t, cfg), writeJSON(t, pod.config))
+	if err != nil {
+		t.Fatalf("creating a tty container: %v\n%s", err, out)
+	}
+	tty := strings.TrimSpace(lastLine(out))
+	pod.ctrs = append(pod.ctrs, tty)
+	if out, err := l.crictl(ctx, "start", tty); err != nil {
+		t.Fatalf("starting a tty container: %v\n%s", err, out)
+	}
+	if st, code := l.waitExited(t, ctx, tty); st != "CONTAINER_EXITED" || code != "6" {
+		t.Errorf("the tty container: %s, exit code %s; want CONTAINER_EXITED, 6", st, code)
+	}
+	pod.checkLogs(t, map[string]string{"tty": "stdio-is-a-terminal"})
 	// pod.remove (cleanup) checks that no shim, runsc process, stand-in, mount, cgroup,
 	// runsc state or ID range of the pod or its containers is left
 }
@@ -136,10 +153,6 @@ func TestGVisorRefusalsNeverReachRunsc(t *testing.T) {
 	pod := runPod(t, ctx, gvisorHandler)
 	before = fmt.Sprint(l.runscStateOf(criNamespace))
 	pod.checkHostEtcRefused(t, ctx)
-	// a terminal for an app container: runsc would hand it over only at start, after the
-	// task service's create waited for it
-	pod.checkRefused(t, ctx, containerCfg("tty", nil, nil, map[string]any{"tty": true}),
-		"refused by backend: a terminal (tty) for an app container of a gVisor pod is not supported")
 	if after := fmt.Sprint(l.runscStateOf(criNamespace)); after != before {
 		t.Errorf("a refused container reached runsc: its root holds %s, before %s", after, before)
 	}

@@ -244,8 +244,9 @@ func splitRuncArgs(args []string) (global []string, cmd string, rest []string) {
 	return global, "", nil
 }
 
-// createArgs are the flags of `create` the wrapper needs.
-func createArgs(rest []string) (bundle, pidFile, id string) {
+// createArgs are the flags of `create` the wrapper needs; terminal is set when the task
+// service passed a console socket (the container has a terminal).
+func createArgs(rest []string) (bundle, pidFile, id string, terminal bool) {
 	for i := 0; i < len(rest); i++ {
 		a := rest[i]
 		val := func(name string) (string, bool) {
@@ -263,12 +264,12 @@ func createArgs(rest []string) (bundle, pidFile, id string) {
 		} else if v, ok := val("--pid-file"); ok {
 			pidFile = v
 		} else if _, ok := val("--console-socket"); ok {
-			// its value is not the ID
+			terminal = true // its value is not the ID
 		} else if !strings.HasPrefix(a, "-") {
 			id = a
 		}
 	}
-	return bundle, pidFile, id
+	return bundle, pidFile, id, terminal
 }
 
 // create runs `runsc create`; for an app container of a sandbox it then starts the
@@ -284,11 +285,11 @@ func create(bin, self string, global, pre, args, rest []string) int {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", RunscWrapperName, err)
 		return 2
 	}
-	bundle, pidFile, id := createArgs(rest)
+	bundle, pidFile, id, terminal := createArgs(rest)
 	if !isSubcontainer(bundle) || pidFile == "" || id == "" {
 		return 0
 	}
-	pid, err := startStandIn(self, global, id)
+	pid, err := startStandIn(self, global, id, terminal)
 	if err == nil {
 		err = writeAtomic(pidFile, []byte(strconv.Itoa(pid)))
 	}
@@ -327,11 +328,15 @@ func isSubcontainer(bundle string) bool {
 // of its own; when this wrapper exits it is reparented to the shim (a subreaper), which reaps
 // it like a container's init. It holds the container's stdio, which the task service hands
 // to create: runsc gives an app container of a sandbox the stdio of `runsc start`
-// (adoptStdio).
-func startStandIn(self string, global []string, id string) (int, error) {
+// (adoptStdio). A container with a terminal has none (runsc sent the terminal's master to the
+// console socket in create): its stand-in gets /dev/null, since create's stdio is then the
+// task service's output pipe, which it reads until every writer has closed it.
+func startStandIn(self string, global []string, id string, terminal bool) (int, error) {
 	args := append(append([]string{runscWaitArg}, global...), "--", id)
 	c := exec.Command(self, args...)
-	c.Stdin, c.Stdout, c.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if !terminal {
+		c.Stdin, c.Stdout, c.Stderr = os.Stdin, os.Stdout, os.Stderr
+	}
 	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := c.Start(); err != nil {
 		return 0, err
@@ -630,13 +635,6 @@ func (runsc) Gaps(spec *specs.Spec) []policy.Violation {
 			vs = append(vs, policy.Violation{Check: BackendCheckID, Field: "linux.rootfsPropagation", Value: fmt.Sprintf("%q", p),
 				Reason: "gVisor does not propagate mounts", Hint: "leave the root file system's propagation private"})
 		}
-	}
-	// runsc hands an app container's terminal over at start, the runc task service waits
-	// for it at create: the container would hang in create
-	if spec.Process != nil && spec.Process.Terminal && (&policy.Input{Spec: spec}).IsAppContainer() {
-		vs = append(vs, policy.Violation{Check: BackendCheckID, Field: "process.terminal", Value: "true",
-			Reason: "a terminal (tty) for an app container of a gVisor pod is not supported by this shim yet",
-			Hint:   "set tty: false on the container (kubectl exec -it still gets a terminal), or run the pod under a runc class"})
 	}
 	for _, m := range spec.Mounts {
 		for _, o := range m.Options {

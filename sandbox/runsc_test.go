@@ -26,12 +26,12 @@ func TestSplitRuncArgs(t *testing.T) {
 	if cmd != "create" {
 		t.Errorf("command %q", cmd)
 	}
-	bundle, pidFile, id := createArgs(rest)
-	if bundle != "/b" || pidFile != "/b/init.pid" || id != "c1" {
-		t.Errorf("createArgs: bundle %q pid-file %q id %q", bundle, pidFile, id)
+	bundle, pidFile, id, terminal := createArgs(rest)
+	if bundle != "/b" || pidFile != "/b/init.pid" || id != "c1" || !terminal {
+		t.Errorf("createArgs: bundle %q pid-file %q id %q terminal %v", bundle, pidFile, id, terminal)
 	}
-	if b, p, i := createArgs([]string{"--bundle=/x", "--pid-file=/x/p", "c2"}); b != "/x" || p != "/x/p" || i != "c2" {
-		t.Errorf("createArgs with =: %q %q %q", b, p, i)
+	if b, p, i, term := createArgs([]string{"--bundle=/x", "--pid-file=/x/p", "c2"}); b != "/x" || p != "/x/p" || i != "c2" || term {
+		t.Errorf("createArgs with =: %q %q %q %v", b, p, i, term)
 	}
 }
 
@@ -196,15 +196,6 @@ func TestRunscGaps(t *testing.T) {
 	want := []string{`linux.sysctl["net.ipv4.ip_unprivileged_port_start"]`, "linux.maskedPaths", "linux.readonlyPaths", "linux.rootfsPropagation", `mounts["/data"].options`}
 	if !slices.Equal(fields, want) {
 		t.Errorf("gaps %q, want %q", fields, want)
-	}
-	// a terminal: refused for an app container of a pod, not for the sandbox or a container of no pod
-	app := &specs.Spec{Process: &specs.Process{Terminal: true}, Annotations: map[string]string{
-		"io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-id": "pod"}}
-	if vs := (runsc{}).Gaps(app); len(vs) != 1 || vs[0].Field != "process.terminal" {
-		t.Errorf("a tty app container: %v", vs)
-	}
-	if vs := (runsc{}).Gaps(&specs.Spec{Process: &specs.Process{Terminal: true}}); len(vs) != 0 {
-		t.Errorf("a tty container of no pod: %v", vs)
 	}
 	if vs := (runc{}).Gaps(spec); vs != nil {
 		t.Errorf("runc gaps %v", vs)

@@ -1266,6 +1266,12 @@ cmd_critest() {
 	# LAB_CRITEST_REPORT_SUFFIX: reports of a re-run go beside the main ones
 	local base=$REPORTS/critest-$handler${LAB_CRITEST_REPORT_SUFFIX:-} tmp=$LAB_TMP/critest-$handler rc=0 t0 par=()
 	rm -f "$base.xml" "$base.json" "$base.log"
+	# a failed mount-propagation spec leaves its bind mount behind (critest's cleanup stops at
+	# the first unmount that fails): unmount what is under the directory before removing it
+	local mp
+	while read -r mp; do
+		umount "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null || warn "cannot unmount $mp"
+	done < <(awk -v d="$tmp/" '{ mp=$5; gsub(/\\040/, " ", mp); if (index(mp, d)==1) print mp }' /proc/self/mountinfo | tac)
 	rm -rf "$tmp"; mkdir -p "$tmp"
 	# -parallel=1 aborts in critest v1.37.0: only pass it for N > 1
 	((LAB_CRITEST_PARALLEL > 1)) && par=(-parallel="$LAB_CRITEST_PARALLEL")
