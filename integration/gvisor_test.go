@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-
 )
 
 // gvisorHandler is the lab's hardened class with runtime = "runsc".

@@ -304,8 +304,8 @@ func TestHardeningProbe(t *testing.T) {
 // gvisorOwn are the probe's attempts that gVisor answers from its own kernel, differently
 // from the runc backend, with the answer expected and why it is not a way out.
 var gvisorOwn = map[string]gvisorAnswer{
-	"sysrq-trigger": {ok: true, note: "gVisor's own /proc/sysrq-trigger; a write reaches only gVisor's kernel, which ignores it"},
-	"host-root": {ok: true, note: "the probe sees gVisor's kernel's identity map; on the host the sandbox runs as the pod's IDs, 2³¹ up (TestGVisorCRIPod)"},
+	"sysrq-trigger":     {ok: true, note: "gVisor's own /proc/sysrq-trigger; a write reaches only gVisor's kernel, which ignores it"},
+	"host-root":         {ok: true, note: "the probe sees gVisor's kernel's identity map; on the host the sandbox runs as the pod's IDs, 2³¹ up (TestGVisorCRIPod)"},
 	"io_uring-fallback": {errno: "EPERM", note: "runsc --oci-seccomp answers every denied call with EPERM, ignoring the profile's errnoRet (ENOSYS here): a program that falls back only on ENOSYS breaks"},
 }
 
