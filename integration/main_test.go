@@ -63,7 +63,17 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "integration:", err)
 		return 1
 	}
-	return m.Run()
+	before := l.delegateShims()
+	code := m.Run()
+	// a delegate shim no test owns any more (each test checks its own containers'; this
+	// catches one started for a container the tests never saw, e.g. a failed start)
+	for pid, cmd := range l.delegateShims() {
+		if _, ok := before[pid]; !ok {
+			fmt.Fprintf(os.Stderr, "integration: a delegate shim is left after the tests: pid %d: %s\n", pid, cmd)
+			code = 1
+		}
+	}
+	return code
 }
 
 // classOptions are the runtime options of the client tests' class.

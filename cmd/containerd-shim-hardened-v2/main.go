@@ -36,6 +36,10 @@ func main() {
 			return
 		}
 	}
+	// containerd 2.0–2.2 start a shim with the legacy start request
+	if handled, code := shim.CompatStart(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); handled {
+		os.Exit(code)
+	}
 	shim.Register()
 	cshim.RunShim(context.Background(), shim.NewManager(shim.RuntimeName))
 }

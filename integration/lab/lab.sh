@@ -1028,7 +1028,8 @@ kill_lab_cgroup_procs() {
 }
 
 # Shims started for this lab: found by the pid files in the lab's bundles and by their argv
-# (-address $CTRD_SOCK); only pids whose argv or cwd points inside $LAB_RUN are signalled.
+# (-address $CTRD_SOCK, or $CTRD_SOCK.hardened-delegate for the shims the hardened shim
+# delegates to); only pids whose argv or cwd points inside $LAB_RUN are signalled.
 lab_shim_pids() {
 	local f pid p cwd
 	{
@@ -1036,7 +1037,7 @@ lab_shim_pids() {
 			[[ -f $f ]] && read_pidfile "$f" && echo
 		done
 		for p in /proc/[0-9]*; do
-			tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qE "^[^ ]*containerd-shim[^ ]* .*-address $CTRD_SOCK( |$)" && echo "${p#/proc/}"
+			tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qE "^[^ ]*containerd-shim[^ ]* .*-address $CTRD_SOCK(\.hardened-delegate)?( |$)" && echo "${p#/proc/}"
 		done
 	} | sort -un | while read -r pid; do
 		[[ -n $pid && -d /proc/$pid ]] || continue

@@ -1,0 +1,155 @@
+//go:build linux
+
+package shim
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	bootapi "github.com/containerd/containerd/api/runtime/bootstrap/v1"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	cshim "github.com/containerd/containerd/v2/pkg/shim"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/runtimeclass"
+)
+
+// The start protocol. containerd 2.3 and newer send the start step one
+// BootstrapParams message on stdin and read a BootstrapResult; containerd
+// 2.0–2.2 send the runtime options alone (a protobuf Any, or nothing) and
+// read an address or a JSON object. The shim library this binary is built on
+// answers only the first, so the start step recognises the second and
+// answers it itself, through the same manager.
+
+// maxStartInput bounds what the start step reads from stdin (as the shim
+// library does).
+const maxStartInput = 10 << 20
+
+// startArgs are the shim protocol's flags of a start step.
+type startArgs struct {
+	namespace, id, address, publishBinary string
+	debug                                 bool
+	action                                string
+}
+
+// parseStartArgs parses containerd's shim command line (pkg/shim's flags).
+func parseStartArgs(args []string) (startArgs, error) {
+	var a startArgs
+	fs := flag.NewFlagSet("shim", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&a.namespace, "namespace", "", "")
+	fs.StringVar(&a.id, "id", "", "")
+	fs.StringVar(&a.address, "address", "", "")
+	fs.StringVar(&a.publishBinary, "publish-binary", "", "")
+	fs.BoolVar(&a.debug, "debug", false, "")
+	for _, name := range []string{"socket", "debug-socket", "bundle"} {
+		fs.String(name, "", "")
+	}
+	for _, name := range []string{"v", "version", "info"} {
+		fs.Bool(name, false, "")
+	}
+	if err := fs.Parse(args); err != nil {
+		return a, err
+	}
+	a.action = fs.Arg(0)
+	return a, nil
+}
+
+// bootstrapParams reads a start step's stdin: the BootstrapParams of
+// containerd 2.3+ (legacy false), or the runtime options of containerd
+// 2.0–2.2, turned into the same parameters (legacy true).
+func bootstrapParams(a startArgs, input []byte, ttrpcAddress string) (params *bootapi.BootstrapParams, legacy bool, err error) {
+	var p bootapi.BootstrapParams
+	if len(input) > 0 && proto.Unmarshal(input, &p) == nil && p.GetInstanceID() == a.id && p.GetNamespace() == a.namespace && a.id != "" {
+		return &p, false, nil
+	}
+	params = &bootapi.BootstrapParams{
+		InstanceID:             a.id,
+		Namespace:              a.namespace,
+		LogLevel:               bootapi.LogLevel_LOG_LEVEL_INFO,
+		ContainerdGrpcAddress:  a.address,
+		ContainerdTtrpcAddress: ttrpcAddress,
+		ContainerdBinary:       a.publishBinary,
+	}
+	if a.debug {
+		params.LogLevel = bootapi.LogLevel_LOG_LEVEL_DEBUG
+	}
+	if len(input) > 0 {
+		var opts anypb.Any
+		if err := proto.Unmarshal(input, &opts); err != nil || !runtimeclass.IsRuntimeOptions(&opts) {
+			return nil, true, errors.New("the start request on stdin is neither containerd's bootstrap parameters for this container nor runtime options")
+		}
+		params.Extensions = append(params.Extensions, &bootapi.Extension{Value: &opts})
+	}
+	return params, true, nil
+}
+
+// legacyResult is the answer a containerd 2.0–2.2 daemon reads: the JSON form
+// of the bootstrap result (task API version 3 over ttrpc).
+func legacyResult(res *bootapi.BootstrapResult) ([]byte, error) {
+	return json.Marshal(struct {
+		Version  int32  `json:"version"`
+		Address  string `json:"address"`
+		Protocol string `json:"protocol"`
+	}{res.GetVersion(), res.GetAddress(), res.GetProtocol()})
+}
+
+// CompatStart runs a start step that a containerd older than 2.3 asked for
+// (handled true; the exit code follows), or hands the shim library a start
+// step of containerd 2.3+ unchanged (handled false: stdin is replaced by what
+// was read). Any other action is not touched.
+func CompatStart(args []string, stdin io.Reader, stdout, stderr io.Writer) (handled bool, exit int) {
+	a, err := parseStartArgs(args)
+	if err != nil || a.action != "start" {
+		return false, 0
+	}
+	input, err := io.ReadAll(io.LimitReader(stdin, maxStartInput))
+	if err != nil {
+		fmt.Fprintf(stderr, "reading the start request: %v\n", err)
+		return true, 1
+	}
+	params, legacy, err := bootstrapParams(a, input, os.Getenv("TTRPC_ADDRESS"))
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return true, 1
+	}
+	if !legacy {
+		// the shim library reads the same bytes again
+		r, w, err := os.Pipe()
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return true, 1
+		}
+		go func() {
+			io.Copy(w, bytes.NewReader(input)) //nolint:errcheck // the library reports a short read
+			w.Close()
+		}()
+		os.Stdin = r
+		return false, 0
+	}
+	ctx := namespaces.WithNamespace(context.Background(), a.namespace)
+	ctx = context.WithValue(ctx, cshim.OptsKey{}, cshim.Opts{Debug: a.debug})
+	m := NewManager(RuntimeName)
+	res, err := m.Start(ctx, params)
+	if err != nil {
+		// as the shim library reports a failed start (containerd shows this output)
+		fmt.Fprintf(stderr, "%s: %s", m.Name(), err)
+		return true, 1
+	}
+	out, err := legacyResult(res)
+	if err == nil {
+		_, err = stdout.Write(out)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return true, 1
+	}
+	return true, 0
+}
