@@ -32,16 +32,17 @@ import (
 // library does).
 const maxStartInput = 10 << 20
 
-// startArgs are the shim protocol's flags of a start step.
-type startArgs struct {
+// shimArgs are the flags of containerd's shim protocol (pkg/shim's, which
+// the shim library keeps to itself) and the action.
+type shimArgs struct {
 	namespace, id, address, publishBinary string
 	debug                                 bool
 	action                                string
 }
 
-// parseStartArgs parses containerd's shim command line (pkg/shim's flags).
-func parseStartArgs(args []string) (startArgs, error) {
-	var a startArgs
+// parseShimArgs parses containerd's shim command line.
+func parseShimArgs(args []string) (shimArgs, error) {
+	var a shimArgs
 	fs := flag.NewFlagSet("shim", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&a.namespace, "namespace", "", "")
@@ -65,7 +66,7 @@ func parseStartArgs(args []string) (startArgs, error) {
 // bootstrapParams reads a start step's stdin: the BootstrapParams of
 // containerd 2.3+ (legacy false), or the runtime options of containerd
 // 2.0–2.2, turned into the same parameters (legacy true).
-func bootstrapParams(a startArgs, input []byte, ttrpcAddress string) (params *bootapi.BootstrapParams, legacy bool, err error) {
+func bootstrapParams(a shimArgs, input []byte, ttrpcAddress string) (params *bootapi.BootstrapParams, legacy bool, err error) {
 	var p bootapi.BootstrapParams
 	if len(input) > 0 && proto.Unmarshal(input, &p) == nil && p.GetInstanceID() == a.id && p.GetNamespace() == a.namespace && a.id != "" {
 		return &p, false, nil
@@ -106,7 +107,7 @@ func legacyResult(res *bootapi.BootstrapResult) ([]byte, error) {
 // step of containerd 2.3+ unchanged (handled false: stdin is replaced by what
 // was read). Any other action is not touched.
 func CompatStart(args []string, stdin io.Reader, stdout, stderr io.Writer) (handled bool, exit int) {
-	a, err := parseStartArgs(args)
+	a, err := parseShimArgs(args)
 	if err != nil || a.action != "start" {
 		return false, 0
 	}

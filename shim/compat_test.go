@@ -17,9 +17,9 @@ import (
 // The start step tells containerd 2.3+'s bootstrap parameters from the runtime options (or
 // nothing) that containerd 2.0–2.2 send, and builds the same parameters from the latter.
 func TestBootstrapParams(t *testing.T) {
-	a, err := parseStartArgs([]string{"-namespace", "k8s.io", "-address", "/run/c.sock", "-publish-binary", "/usr/bin/containerd", "-id", "abc", "-debug", "start"})
+	a, err := parseShimArgs([]string{"-namespace", "k8s.io", "-address", "/run/c.sock", "-publish-binary", "/usr/bin/containerd", "-id", "abc", "-debug", "start"})
 	if err != nil || a.action != "start" || a.id != "abc" || a.namespace != "k8s.io" || a.address != "/run/c.sock" || !a.debug {
-		t.Fatalf("parseStartArgs: %+v %v", a, err)
+		t.Fatalf("parseShimArgs: %+v %v", a, err)
 	}
 	opts, _ := anypb.New(&runtimeoptions.Options{ConfigPath: "/etc/hardened.toml"})
 	optBytes, _ := proto.Marshal(opts)

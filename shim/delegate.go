@@ -4,8 +4,6 @@ package shim
 
 import (
 	"context"
-	"flag"
-	"io"
 	"os"
 	"path/filepath"
 
@@ -20,21 +18,8 @@ import (
 // flags and environment of containerd's shim protocol, which the shim
 // library keeps to itself), for the delegate shims it starts and cleans up.
 func shimEnv(ctx context.Context, bundle string) sandbox.ShimEnv {
-	fs := flag.NewFlagSet("shim", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	ns := fs.String("namespace", "", "")
-	id := fs.String("id", "", "")
-	address := fs.String("address", "", "")
-	publish := fs.String("publish-binary", "", "")
-	debug := fs.Bool("debug", false, "")
-	for _, name := range []string{"socket", "debug-socket", "bundle"} {
-		fs.String(name, "", "")
-	}
-	for _, name := range []string{"v", "version", "info"} {
-		fs.Bool(name, false, "")
-	}
-	_ = fs.Parse(os.Args[1:])
-	env := sandbox.ShimEnv{ID: *id, Namespace: *ns, Address: *address, PublishBinary: *publish, Debug: *debug,
+	a, _ := parseShimArgs(os.Args[1:])
+	env := sandbox.ShimEnv{ID: a.id, Namespace: a.namespace, Address: a.address, PublishBinary: a.publishBinary, Debug: a.debug,
 		TTRPCAddress: os.Getenv("TTRPC_ADDRESS")}
 	if n, ok := namespaces.Namespace(ctx); ok {
 		env.Namespace = n
