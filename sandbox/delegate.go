@@ -89,11 +89,11 @@ type ShimEnv struct {
 
 // Delegator is a backend whose containers another v2 shim runs.
 type Delegator interface {
-	// Delegate returns the task service of the delegate shim that runs
-	// container id (in bundle, of shim group group), starting the delegate
-	// when none serves the group yet, and the runtime options its Create
+	// Delegate returns the task service of the delegate shim that runs this
+	// shim process's containers, starting it for container id (in bundle)
+	// when none runs yet, and the runtime options the container's Create
 	// gets (runcOpts are the class's runc options).
-	Delegate(ctx context.Context, c *runtimeclass.Class, env ShimEnv, id, bundle, group string, runcOpts *anypb.Any) (taskAPI.TTRPCTaskService, *anypb.Any, error)
+	Delegate(ctx context.Context, c *runtimeclass.Class, env ShimEnv, id, bundle string, runcOpts *anypb.Any) (taskAPI.TTRPCTaskService, *anypb.Any, error)
 }
 
 // delegateRecord is written into a delegated container's bundle: `shim
@@ -122,22 +122,24 @@ const delegateAddressSuffix = ".hardened-delegate"
 const delegateTimeout = 30 * time.Second
 
 // delegates are the connections of this shim process to its delegates, by
-// address; groups maps a shim group (or, outside a group, a container) to
-// the address of its delegate.
+// address, and the address of the one serving its containers. A shim
+// process serves one shim group (a pod, or a container of no pod), so one
+// delegate serves all its containers, whatever group annotation a
+// container's spec claims: the shim's start step already judged that claim
+// (verifyPeer), and the delegate is not chosen by what a client sends.
 var delegates = struct {
 	sync.Mutex
-	conns  map[string]*delegateConn
-	groups map[string]string
-}{conns: map[string]*delegateConn{}, groups: map[string]string{}}
+	conns   map[string]*delegateConn
+	serving string
+}{conns: map[string]*delegateConn{}}
 
 type delegateConn struct {
-	client *ttrpc.Client
-	task   *remoteTask
-	rec    delegateRecord
+	task *remoteTask
+	rec  delegateRecord
 }
 
 // Delegate implements Delegator.
-func (kata) Delegate(ctx context.Context, c *runtimeclass.Class, env ShimEnv, id, bundle, group string, runcOpts *anypb.Any) (taskAPI.TTRPCTaskService, *anypb.Any, error) {
+func (kata) Delegate(ctx context.Context, c *runtimeclass.Class, env ShimEnv, id, bundle string, runcOpts *anypb.Any) (taskAPI.TTRPCTaskService, *anypb.Any, error) {
 	opts := runcOpts
 	if c.Kata.ConfigPath != "" {
 		var err error
@@ -151,11 +153,7 @@ func (kata) Delegate(ctx context.Context, c *runtimeclass.Class, env ShimEnv, id
 	}
 	delegates.Lock()
 	defer delegates.Unlock()
-	key := group
-	if key == "" {
-		key = "container " + id
-	}
-	conn := delegates.conns[delegates.groups[key]]
+	conn := delegates.conns[delegates.serving]
 	if conn == nil || conn.rec.Shim != shim {
 		res, err := startDelegate(shim, env, id, bundle, opts)
 		if err != nil {
@@ -166,7 +164,7 @@ func (kata) Delegate(ctx context.Context, c *runtimeclass.Class, env ShimEnv, id
 				return nil, nil, err
 			}
 		}
-		delegates.groups[key] = res.GetAddress()
+		delegates.serving = res.GetAddress()
 	}
 	if err := writeDelegateRecord(bundle, conn.rec); err != nil {
 		return nil, nil, err
@@ -226,13 +224,6 @@ func ShutdownDelegates(ctx context.Context, r *taskAPI.ShutdownRequest) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// HasDelegates reports whether this shim process still talks to a delegate.
-func HasDelegates() bool {
-	delegates.Lock()
-	defer delegates.Unlock()
-	return len(delegates.conns) > 0
 }
 
 func isClosed(err error) bool {
@@ -346,13 +337,11 @@ func dialDelegate(ctx context.Context, shim string, res *bootapi.BootstrapResult
 		delegates.Lock()
 		defer delegates.Unlock()
 		delete(delegates.conns, addr)
-		for g, a := range delegates.groups {
-			if a == addr {
-				delete(delegates.groups, g)
-			}
+		if delegates.serving == addr {
+			delegates.serving = ""
 		}
 	}))
-	conn := &delegateConn{client: client, task: newRemoteTask(client, res.GetVersion()),
+	conn := &delegateConn{task: newRemoteTask(client, res.GetVersion()),
 		rec: delegateRecord{Shim: shim, Address: addr, Protocol: res.GetProtocol(), Version: res.GetVersion()}}
 	delegates.conns[addr] = conn
 	log.G(ctx).WithFields(log.Fields{"shim": shim, "address": addr, "version": res.GetVersion()}).Info("connected to the delegate shim")

@@ -63,17 +63,12 @@ func prestartDelegate(ctx context.Context) {
 	if !ok {
 		return
 	}
-	spec, err := readBundleSpec(bundle)
-	if err != nil {
-		return
-	}
 	opts, err := runcOptionsAny(class)
 	if err != nil {
 		return
 	}
 	env := shimEnv(ctx, bundle)
-	group, _, _ := grouping(env.ID, spec)
-	if _, _, err := d.Delegate(ctx, class, env, env.ID, bundle, group, opts); err != nil {
+	if _, _, err := d.Delegate(ctx, class, env, env.ID, bundle, opts); err != nil {
 		log.G(ctx).WithError(err).Warn("starting the delegate shim ahead of Create")
 	}
 }

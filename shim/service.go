@@ -159,7 +159,7 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		}
 	}
 	r.Options = opts
-	task, err := s.backendTask(ctx, class, r, spec)
+	task, err := s.backendTask(ctx, class, r)
 	if err != nil {
 		s.releaseUserns(ctx, class, uns)
 		return nil, errgrpc.ToGRPC(err)
@@ -195,7 +195,7 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 // service that creates the container: the runc task service, or the task
 // service of the shim the backend delegates to (r.Options then become the
 // delegate's).
-func (s *service) backendTask(ctx context.Context, class *runtimeclass.Class, r *taskAPI.CreateTaskRequest, spec *specs.Spec) (taskAPI.TTRPCTaskService, error) {
+func (s *service) backendTask(ctx context.Context, class *runtimeclass.Class, r *taskAPI.CreateTaskRequest) (taskAPI.TTRPCTaskService, error) {
 	backend, err := sandbox.For(class)
 	if err != nil {
 		return nil, err
@@ -207,8 +207,7 @@ func (s *service) backendTask(ctx context.Context, class *runtimeclass.Class, r 
 	if !ok {
 		return s.TTRPCTaskService, nil
 	}
-	group, _, _ := grouping(r.ID, spec)
-	task, opts, err := d.Delegate(ctx, class, shimEnv(ctx, r.Bundle), r.ID, r.Bundle, group, r.Options)
+	task, opts, err := d.Delegate(ctx, class, shimEnv(ctx, r.Bundle), r.ID, r.Bundle, r.Options)
 	if err != nil {
 		return nil, err
 	}
@@ -413,10 +412,8 @@ func (s *service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 // container.
 func (s *service) Shutdown(ctx context.Context, r *taskAPI.ShutdownRequest) (*emptypb.Empty, error) {
 	s.pending.Wait()
-	if sandbox.HasDelegates() {
-		if err := sandbox.ShutdownDelegates(ctx, r); err != nil {
-			log.G(ctx).WithError(err).Warn("shutting delegate shims down")
-		}
+	if err := sandbox.ShutdownDelegates(ctx, r); err != nil {
+		log.G(ctx).WithError(err).Warn("shutting delegate shims down")
 	}
 	s.mu.Lock()
 	n := len(s.containers)
