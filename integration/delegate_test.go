@@ -65,11 +65,7 @@ func (l *lab) hardenedShimFor(id string) int {
 func TestDelegateCtr(t *testing.T) {
 	ctx := testContext(t)
 	l := requireLab(t)
-	shim := l.env["LAB_HARDENED_DELEGATE_SHIM"]
-	if shim == "" {
-		t.Fatal("lab.env has no LAB_HARDENED_DELEGATE_SHIM")
-	}
-	tt := newTaskOn(t, ctx, shim, nil, "sh", "-c", `grep -E "^(NoNewPrivs|CapEff|Seccomp):" /proc/self/status; cat /proc/self/uid_map; touch /x 2>&1; sleep 3; exit 3`)
+	tt := newTaskOn(t, ctx, l.envValue(t, "LAB_HARDENED_DELEGATE_SHIM"), nil, "sh", "-c", `grep -E "^(NoNewPrivs|CapEff|Seccomp):" /proc/self/status; cat /proc/self/uid_map; touch /x 2>&1; sleep 3; exit 3`)
 	tt.start(t, ctx)
 	delegate := l.delegateShimFor(tt.id)
 	if delegate == 0 {
@@ -232,7 +228,7 @@ func contains(list []string, s string) bool {
 func TestDelegateHardenedShimKilled(t *testing.T) {
 	ctx := testContext(t)
 	l := requireLab(t)
-	tt := newTaskOn(t, ctx, l.env["LAB_HARDENED_DELEGATE_SHIM"], nil, "sleep", "600")
+	tt := newTaskOn(t, ctx, l.envValue(t, "LAB_HARDENED_DELEGATE_SHIM"), nil, "sleep", "600")
 	tt.start(t, ctx)
 	hardened, delegate := l.hardenedShimFor(tt.id), l.delegateShimFor(tt.id)
 	if hardened == 0 || delegate == 0 {

@@ -53,11 +53,7 @@ func hostUIDOf(prefix, id string) int {
 func TestGVisorCtr(t *testing.T) {
 	ctx := testContext(t)
 	l := requireLab(t)
-	shim := l.env["LAB_HARDENED_GVISOR_SHIM"]
-	if shim == "" {
-		t.Fatal("lab.env has no LAB_HARDENED_GVISOR_SHIM")
-	}
-	tt := newTaskOn(t, ctx, shim, nil, "sh", "-c", `uname -r; grep -E "^(NoNewPrivs|CapEff):" /proc/self/status; touch /x 2>&1; sleep 2; exit 3`)
+	tt := newTaskOn(t, ctx, l.envValue(t, "LAB_HARDENED_GVISOR_SHIM"), nil, "sh", "-c", `uname -r; grep -E "^(NoNewPrivs|CapEff):" /proc/self/status; touch /x 2>&1; sleep 2; exit 3`)
 	tt.start(t, ctx)
 	if uid := hostUIDOf("runsc-sandbox", tt.id); uid < 1<<31 {
 		t.Errorf("gVisor's sandbox process runs as host UID %d, want one of the class's range (>= 2^31)", uid)

@@ -156,3 +156,13 @@ func requireLab(t *testing.T) *lab {
 	}
 	return theLab
 }
+
+// envValue returns a lab.env value the test needs, failing the test when the lab has none.
+func (l *lab) envValue(t *testing.T, key string) string {
+	t.Helper()
+	v := l.env[key]
+	if v == "" {
+		t.Fatalf("lab.env has no %s", key)
+	}
+	return v
+}

@@ -387,6 +387,18 @@ func decodeError(source string, err error) error {
 	return fmt.Errorf("runtime class config %s: %s", source, err)
 }
 
+// binaryRefused says why v cannot name a binary (a bare name looked up in
+// PATH or an absolute path), or "".
+func binaryRefused(v string) string {
+	switch {
+	case strings.ContainsAny(v, "\x00\n"):
+		return "contains a NUL or newline"
+	case v != "" && strings.Contains(v, "/") && !filepath.IsAbs(v):
+		return fmt.Sprintf("%q must be a bare name looked up in PATH or an absolute path", v)
+	}
+	return ""
+}
+
 func (c *Config) validate(source string) error {
 	bad := func(key, format string, args ...any) error {
 		return fmt.Errorf("runtime class config %s: key %q: %s", source, key, fmt.Sprintf(format, args...))
@@ -399,10 +411,8 @@ func (c *Config) validate(source string) error {
 	default:
 		return bad("runtime", "%q is not a known backend (want %q, %q or %q)", c.Runtime, BackendRunc, BackendRunsc, BackendKata)
 	}
-	if c.Kata.Shim != "" {
-		if strings.ContainsAny(c.Kata.Shim, "\x00\n") || (strings.Contains(c.Kata.Shim, "/") && !filepath.IsAbs(c.Kata.Shim)) {
-			return bad("kata.shim", "%q must be a binary name looked up in PATH or an absolute path", c.Kata.Shim)
-		}
+	if why := binaryRefused(c.Kata.Shim); why != "" {
+		return bad("kata.shim", "%s", why)
 	}
 	if c.Kata.ConfigPath != "" && (!filepath.IsAbs(c.Kata.ConfigPath) || strings.ContainsAny(c.Kata.ConfigPath, "\x00\n")) {
 		return bad("kata.config_path", "%q must be an absolute path", c.Kata.ConfigPath)
@@ -424,11 +434,8 @@ func (c *Config) validate(source string) error {
 	if c.Root != "" && !filepath.IsAbs(c.Root) {
 		return bad("root", "%q must be an absolute path", c.Root)
 	}
-	if strings.ContainsAny(c.BinaryName, "\x00\n") {
-		return bad("binary_name", "contains a NUL or newline")
-	}
-	if c.BinaryName != "" && strings.Contains(c.BinaryName, "/") && !filepath.IsAbs(c.BinaryName) {
-		return bad("binary_name", "%q must be a bare name looked up in PATH or an absolute path", c.BinaryName)
+	if why := binaryRefused(c.BinaryName); why != "" {
+		return bad("binary_name", "%s", why)
 	}
 	if c.ShimCgroup != "" && !strings.HasPrefix(c.ShimCgroup, "/") {
 		return bad("shim_cgroup", "%q must start with /", c.ShimCgroup)

@@ -407,8 +407,10 @@ func ownStandIn(pid int) bool {
 	}
 	// the fields after the command name, which is in parentheses and may hold spaces
 	i := bytes.LastIndexByte(st, ')')
-	f := strings.Fields(string(st[i+1:]))
-	if i < 0 || len(f) < 2 || f[1] != strconv.Itoa(os.Getppid()) {
+	if i < 0 {
+		return false
+	}
+	if f := strings.Fields(string(st[i+1:])); len(f) < 2 || f[1] != strconv.Itoa(os.Getppid()) {
 		return false
 	}
 	exe, err1 := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	bootapi "github.com/containerd/containerd/api/runtime/bootstrap/v1"
 	"github.com/containerd/containerd/api/types"
@@ -137,15 +136,22 @@ func (m *manager) Stop(ctx context.Context, id string) (cshim.StopStatus, error)
 	// The runtime first: the container's processes are gone before its
 	// user namespace IDs are released. A delegated container is cleaned up
 	// by its delegate shim.
-	status, stopErr := m.stopDelegated(ctx, id)
-	if status == nil {
-		var st cshim.StopStatus
-		st, stopErr = m.runc.Stop(ctx, id)
-		status = &st
+	// containerd runs `shim delete` in the bundle.
+	bundle, bundleErr := os.Getwd()
+	var (
+		status    cshim.StopStatus
+		stopErr   error
+		delegated bool
+	)
+	if bundleErr == nil {
+		status, delegated, stopErr = stopDelegated(ctx, bundle, id)
 	}
-	// containerd runs `shim delete` in the bundle: a shim killed between
-	// pinning mount sources and closing the pins left them mounted there.
-	if bundle, err := os.Getwd(); err == nil {
+	if !delegated {
+		status, stopErr = m.runc.Stop(ctx, id)
+	}
+	// A shim killed between pinning mount sources and closing the pins left
+	// them mounted in the bundle.
+	if bundleErr == nil {
 		if err := harden.Unpin(bundle); err != nil {
 			log.G(ctx).WithError(err).Warn("removing pinned mount sources")
 		}
@@ -166,25 +172,17 @@ func (m *manager) Stop(ctx context.Context, id string) (cshim.StopStatus, error)
 			}
 		}
 	}
-	return *status, stopErr
+	return status, stopErr
 }
 
 // stopDelegated runs a delegated container's cleanup through its delegate
-// shim; a nil status means the container was not delegated.
-func (m *manager) stopDelegated(ctx context.Context, id string) (*cshim.StopStatus, error) {
-	cwd, err := os.Getwd()
-	if err != nil {
-		return nil, nil
+// shim; delegated is false when the container was not delegated.
+func stopDelegated(ctx context.Context, bundle, id string) (status cshim.StopStatus, delegated bool, err error) {
+	resp, delegated, err := sandbox.StopDelegated(ctx, shimEnv(ctx, bundle), bundle, id)
+	if resp != nil {
+		status = cshim.StopStatus{Pid: int(resp.GetPid()), ExitStatus: int(resp.GetExitStatus()), ExitedAt: resp.GetExitedAt().AsTime()}
 	}
-	bundle := filepath.Join(filepath.Dir(cwd), id)
-	resp, handled, err := sandbox.StopDelegated(ctx, shimEnv(ctx, bundle), bundle, id)
-	if !handled {
-		return nil, nil
-	}
-	if resp == nil {
-		return &cshim.StopStatus{}, err
-	}
-	return &cshim.StopStatus{Pid: int(resp.GetPid()), ExitStatus: int(resp.GetExitStatus()), ExitedAt: resp.GetExitedAt().AsTime()}, err
+	return status, delegated, err
 }
 
 // Info reports the underlying runtime's features (`runc features`) so that

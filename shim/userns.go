@@ -293,7 +293,7 @@ func usernsStartCheck(class *runtimeclass.Class, spec *specs.Spec) []policy.Viol
 		return nil
 	}
 	in := &policy.Input{Spec: spec}
-	if _, own := hasUserNS(spec); own || (in.IsAppContainer()) {
+	if _, own := hasUserNS(spec); own || in.IsAppContainer() {
 		return nil
 	}
 	if err := usernsSupport(class); err != nil {
