@@ -13,7 +13,7 @@ LAB        := integration/lab/lab.sh
 BIN        := bin/containerd-shim-hardened-v2
 export LAB_DIR ?= $(CURDIR)/.lab
 
-.PHONY: all build unit vet lab-install lab-build lab-up lab-down lab-status integration critest k8s-build k8s-smoke installer-image test demo demo-k8s clean
+.PHONY: all build unit vet lab-install lab-build lab-up lab-down lab-status integration critest compat-build test-compat k8s-build k8s-smoke installer-image test demo demo-k8s clean
 
 all: build
 
@@ -52,6 +52,15 @@ integration:
 # lab; prints the per-spec comparison and fails on any difference.
 critest:
 	integration/run-critest.sh
+
+# The containerd compatibility matrix on the running lab (integration/lab/compat.sh):
+# containerd v2.0.14, v2.1.9, v2.2.9, v2.3.7 and v2.4.2 side by side with the lab's, each with
+# the compatibility tests (and critest on 2.0.14); containerd v1.7.35 must refuse the shim.
+compat-build:
+	integration/lab/compat.sh build
+
+test-compat: compat-build
+	integration/lab/compat.sh test
 
 # A single-node Kubernetes (kubelet v1.37.2) on the running lab: the node
 # installer (deploy/installer) installs the shim, the workload tests run, the

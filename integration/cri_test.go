@@ -237,8 +237,25 @@ func TestCRIPodSharesOneShim(t *testing.T) {
 // runtime features for the hardened handler as for runc (user namespaces,
 // recursive read-only mounts), which it learns from the shim's -info.
 func TestCRIRuntimeHandlerFeatures(t *testing.T) {
-	ctx := testContext(t)
-	out, err := requireLab(t).crictl(ctx, "info", "-o", "json")
+	features := requireLab(t).handlerFeatures(t, testContext(t))
+	runc, hardened := features["runc"], features["hardened"]
+	if runc == nil || hardened == nil {
+		t.Fatalf("runtime handlers %v lack runc or hardened", features)
+	}
+	for _, f := range []string{"recursive_read_only_mounts", "user_namespaces"} {
+		if hardened[f] != true {
+			t.Errorf("hardened handler feature %s = %v, want true (runc: %v)", f, hardened[f], runc[f])
+		}
+	}
+	if !reflect.DeepEqual(runc, hardened) {
+		t.Errorf("features differ: runc %v, hardened %v", runc, hardened)
+	}
+}
+
+// handlerFeatures is the CRI's runtime handlers' features (crictl info), by handler.
+func (l *lab) handlerFeatures(t *testing.T, ctx context.Context) map[string]map[string]any {
+	t.Helper()
+	out, err := l.crictl(ctx, "info", "-o", "json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,18 +272,7 @@ func TestCRIRuntimeHandlerFeatures(t *testing.T) {
 	for _, h := range info.RuntimeHandlers {
 		features[h.Name] = h.Features
 	}
-	runc, hardened := features["runc"], features["hardened"]
-	if runc == nil || hardened == nil {
-		t.Fatalf("runtime handlers %v lack runc or hardened", features)
-	}
-	for _, f := range []string{"recursive_read_only_mounts", "user_namespaces"} {
-		if hardened[f] != true {
-			t.Errorf("hardened handler feature %s = %v, want true (runc: %v)", f, hardened[f], runc[f])
-		}
-	}
-	if !reflect.DeepEqual(runc, hardened) {
-		t.Errorf("features differ: runc %v, hardened %v", runc, hardened)
-	}
+	return features
 }
 
 // TestCRIClassFromEveryConfigSource runs a pod through each way a class can

@@ -12,10 +12,6 @@ import (
 	"testing"
 	"time"
 
-	containerd "github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/pkg/cio"
-	"github.com/containerd/containerd/v2/pkg/namespaces"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // delegateHandler is the lab's hardened class with runtime = "kata" and containerd's own
@@ -122,28 +118,7 @@ func TestDelegateCRIPod(t *testing.T) {
 	pod.checkLogs(t, map[string]string{"long": "long-started", "quick": "quick-ran"})
 	// an exec asking for a capability the container does not have, and an update opening
 	// every device: refused by the hardened shim, named
-	cctx := namespaces.WithNamespace(ctx, criNamespace)
-	c, err := client.LoadContainer(cctx, long)
-	if err != nil {
-		t.Fatal(err)
-	}
-	task, err := c.Task(cctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caps := []string{"CAP_SYS_ADMIN"}
-	_, err = task.Exec(cctx, "escalate", &specs.Process{Args: []string{"true"}, Cwd: "/", Env: []string{"PATH=/bin"}, NoNewPrivileges: true,
-		Capabilities: &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps}}, cio.NullIO)
-	if err == nil || !strings.Contains(err.Error(), "refused by execEscalation") {
-		t.Errorf("an exec adding CAP_SYS_ADMIN: %v, want a refusal by execEscalation", err)
-	}
-	err = task.Update(cctx, containerd.WithResources(&specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}}))
-	if err == nil || !strings.Contains(err.Error(), "refused by") {
-		t.Errorf("an update allowing every device: %v, want a refusal", err)
-	}
-	if out, err := l.crictl(ctx, "update", "--memory", "268435456", long); err != nil {
-		t.Errorf("an update of the memory limit (allowed): %v\n%s", err, out)
-	}
+	refuseEscalation(t, ctx, criNamespace, long)
 	// pause and resume go to the delegate (runc pauses one container of a pod)
 	if out, err := l.ctr(ctx, "-n", criNamespace, "task", "pause", long); err != nil {
 		t.Errorf("pause: %v\n%s", err, out)

@@ -21,6 +21,11 @@ work=$(mktemp -d "$LAB_RUN/demo.XXXXXX")
 say "the shim"
 "$LAB_BIN/containerd-shim-hardened-v2" --version
 
+say "the node admin's self-check: doctor (the lab's containerd, its 'hardened' handler)"
+env PATH="$LAB_BIN:$PATH" CONTAINERD_SHIM_HARDENED_CONFIG_DIR="$LAB_HARDENED_CLASS_DIR" \
+	"$LAB_BIN/containerd-shim-hardened-v2" doctor --containerd "$LAB_BIN/containerd" \
+	--containerd-config "$LAB_CONTAINERD_CONFIG" --address "$CONTAINERD_ADDRESS" --handler hardened
+
 say "ctr: a container through io.containerd.hardened.v2 (class from $LAB_HARDENED_CLASS_DIR)"
 inlab "$LAB_BIN/ctr" --address "$CONTAINERD_ADDRESS" -n demo images pull 2> >(quiet >&2) --hosts-dir "$LAB_HOSTS_DIR" docker.io/library/busybox:latest >/dev/null
 ctr -n demo run --rm --runtime io.containerd.hardened.v2 --fifo-dir "$LAB_FIFO_DIR" docker.io/library/busybox:latest demo-ctr \

@@ -34,6 +34,8 @@ type lab struct {
 	ShimPath  string // the hardened shim binary containerd runs
 	FIFODir   string // where the tests put stdio FIFOs
 	Bin       string // lab binaries (ctr, crictl)
+	CtrPath   string // ctr of the lab's containerd version
+	MountInfo string // the mount table containerd and its shims see
 
 	AuditLog        string // the hardened handlers' audit log
 	KubeletRoot     string // the kubelet root the hardened classes are configured with
@@ -107,6 +109,19 @@ func loadLab() (*lab, error) {
 	}
 	l.Bin = filepath.Join(l.Dir, "bin")
 	l.ShimPath = filepath.Join(l.Bin, "containerd-shim-hardened-v2")
+	// another containerd on the lab (integration/lab/compat.sh) runs its own copy of the
+	// shim, its own ctr, and lives in a mount namespace of its own
+	if v := env["LAB_HARDENED_SHIM"]; v != "" && env["LAB_COMPAT_VERSION"] != "" {
+		l.ShimPath = v
+	}
+	l.CtrPath = filepath.Join(l.Bin, "ctr")
+	if v := env["LAB_CTR"]; v != "" {
+		l.CtrPath = v
+	}
+	l.MountInfo = "/proc/self/mountinfo"
+	if v := env["LAB_MOUNT_NS_PID"]; v != "" {
+		l.MountInfo = "/proc/" + v + "/mountinfo"
+	}
 	// the lab's FIFO directory: the lab's classes allow stdio FIFOs there (allowed_log_dirs)
 	l.FIFODir = filepath.Join(l.Run, "fifo")
 	if err := os.MkdirAll(l.FIFODir, 0o700); err != nil {
@@ -134,7 +149,7 @@ func (l *lab) run(ctx context.Context, name string, args ...string) (string, err
 
 // ctr runs ctr against the lab's containerd.
 func (l *lab) ctr(ctx context.Context, args ...string) (string, error) {
-	return l.run(ctx, "ctr", append([]string{"--address", l.Address}, args...)...)
+	return l.run(ctx, l.CtrPath, append([]string{"--address", l.Address}, args...)...)
 }
 
 // crictl runs crictl against the lab's CRI endpoint.

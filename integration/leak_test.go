@@ -73,7 +73,7 @@ func (l *lab) leftovers(ns string, ids ...string) []string {
 		if pids := l.shimProcessesFor(id); len(pids) > 0 {
 			found = append(found, fmt.Sprintf("shim process(es) %v for %s", pids, id))
 		}
-		mi, _ := os.ReadFile("/proc/self/mountinfo")
+		mi, _ := os.ReadFile(l.MountInfo)
 		for _, line := range bytes.Split(mi, []byte("\n")) {
 			if bytes.Contains(line, []byte(id)) {
 				found = append(found, "mount: "+string(line))

@@ -12,6 +12,10 @@
 #   runc vs hardened-gvisor          both lists
 # Exits non-zero on any difference. Needs the lab up (make lab-up).
 # CRITEST_HANDLERS (space separated) runs a subset of the handlers and their comparisons.
+# Another containerd on the lab (integration/lab/compat.sh): LAB_CRITEST_ENDPOINT and
+# LAB_CRITEST_NRI (read by lab.sh critest), CRITEST_SUFFIX names its reports
+# (critest-HANDLER$CRITEST_SUFFIX.json), CRITEST_EXTRA_REFUSALS is a differences file added to
+# every comparison.
 set -uo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LAB="$REPO/integration/lab/lab.sh"
@@ -22,13 +26,16 @@ LAB_DIR=${LAB_DIR:-$REPO/.lab}
 REPORTS=$LAB_DIR/reports
 
 HANDLERS=${CRITEST_HANDLERS:-hardened-audit hardened hardened-delegate-audit hardened-delegate hardened-gvisor-audit hardened-gvisor}
+SFX=${CRITEST_SUFFIX:-}
+EXTRA=()
+[[ -n ${CRITEST_EXTRA_REFUSALS:-} ]] && EXTRA=(--refusals "$CRITEST_EXTRA_REFUSALS")
 for h in runc $HANDLERS; do
 	echo "=== critest -runtime-handler $h"
 	# lab.sh critest exits non-zero on any failure but the offline digest spec;
 	# the comparisons below decide.
-	"$LAB" critest "$h" >"$REPORTS/run-critest-$h.out" 2>&1 || true
-	grep -E '^\[critest' "$REPORTS/run-critest-$h.out" | head -60
-	[[ -s $REPORTS/critest-$h.json ]] || { echo "critest for $h wrote no report (see $REPORTS/run-critest-$h.out)" >&2; exit 1; }
+	LAB_CRITEST_REPORT_SUFFIX=$SFX "$LAB" critest "$h" >"$REPORTS/run-critest-$h$SFX.out" 2>&1 || true
+	grep -E '^\[critest' "$REPORTS/run-critest-$h$SFX.out" | head -60
+	[[ -s $REPORTS/critest-$h$SFX.json ]] || { echo "critest for $h wrote no report (see $REPORTS/run-critest-$h$SFX.out)" >&2; exit 1; }
 done
 
 # compare B [--refusals FILE]: runc against handler B. A spec whose outcome
@@ -39,7 +46,7 @@ compare() {
 	local b=$1 names focus attempt
 	shift
 	names=$(mktemp)
-	if "$COMPARE" "$@" --names-out "$names" --label-a runc --label-b "$b" "$REPORTS/critest-runc.json" "$REPORTS/critest-$b.json"; then
+	if "$COMPARE" "$@" "${EXTRA[@]}" --names-out "$names" --label-a runc --label-b "$b" "$REPORTS/critest-runc$SFX.json" "$REPORTS/critest-$b$SFX.json"; then
 		rm -f "$names"
 		return 0
 	fi
@@ -53,14 +60,14 @@ compare() {
 		echo "=== re-run $attempt of the $(wc -l <"$names") differing spec(s) on runc and $b: a difference must reproduce"
 		sed 's/^/   /' "$names"
 		for h in runc "$b"; do
-			LAB_CRITEST_REPORT_SUFFIX=-rerun "$LAB" critest "$h" -ginkgo.focus="$focus" >"$REPORTS/run-critest-$h-rerun.out" 2>&1 || true
+			LAB_CRITEST_REPORT_SUFFIX=$SFX-rerun "$LAB" critest "$h" -ginkgo.focus="$focus" >"$REPORTS/run-critest-$h$SFX-rerun.out" 2>&1 || true
 		done
-		if "$COMPARE" --label-a runc --label-b "$b" "$REPORTS/critest-runc-rerun.json" "$REPORTS/critest-$b-rerun.json" >"$REPORTS/compare-$b-rerun.out"; then
+		if "$COMPARE" --label-a runc --label-b "$b" "$REPORTS/critest-runc$SFX-rerun.json" "$REPORTS/critest-$b$SFX-rerun.json" >"$REPORTS/compare-$b$SFX-rerun.out"; then
 			echo "   did not reproduce: the same outcome on both handlers (a flaky spec, not a difference)"
 			rm -f "$names"
 			return 0
 		fi
-		grep -A20 '^== specs whose outcome differs' "$REPORTS/compare-$b-rerun.out" | sed 's/^/   /'
+		grep -A20 '^== specs whose outcome differs' "$REPORTS/compare-$b$SFX-rerun.out" | sed 's/^/   /'
 	done
 	rm -f "$names"
 	return 1

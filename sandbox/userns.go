@@ -139,6 +139,22 @@ func cachedProbe(cacheDir, key string, probe func() error, keep func(error) bool
 	return err
 }
 
+// RuncIDMap asks the OCI runtime at path whether it idmaps mounts (nil) or
+// says why not: the question UserNamespaces asks for a runc class, unanswered
+// by any cache (the doctor command reports it as it is now).
+func RuncIDMap(path string) error { return runcIDMap(path) }
+
+// UsernsCreatable reports whether this process can create a user namespace
+// (nil) or why not, with the probe idmapped mounts are probed with.
+func UsernsCreatable() error {
+	_, cleanup, err := throwawayUserns()
+	if err != nil {
+		return err
+	}
+	cleanup()
+	return nil
+}
+
 // runcIDMap asks runc whether it idmaps mounts (runc ≥ 1.2 built with it).
 func runcIDMap(path string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -5,12 +5,16 @@ package shim
 import (
 	"bytes"
 	"context"
+	"debug/buildinfo"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"strings"
+	"time"
 
 	bootapi "github.com/containerd/containerd/api/runtime/bootstrap/v1"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
@@ -92,6 +96,45 @@ func bootstrapParams(a shimArgs, input []byte, ttrpcAddress string) (params *boo
 	return params, true, nil
 }
 
+// MinContainerd is the oldest containerd this shim runs under.
+const MinContainerd = "2.0"
+
+// daemonTooOld tells a containerd 1.x daemon (which starts shims the same
+// way as 2.0–2.2, but speaks task API v2 only) by the Go build information of
+// its binary, containerd's -publish-binary: 1.x is module
+// github.com/containerd/containerd, 2.x is .../v2. A binary without build
+// information is asked for its --version. When neither tells, it is not
+// refused here (containerd 1.x then fails to read the answer, and says so).
+func daemonTooOld(binary string) (version string, old bool) {
+	if binary == "" {
+		return "", false
+	}
+	if bi, err := buildinfo.ReadFile(binary); err == nil && bi.Main.Path != "" {
+		return bi.Main.Version, containerdModuleOld(bi.Main.Path)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, binary, "--version").Output()
+	if err != nil {
+		return "", false
+	}
+	return versionOutputOld(string(out))
+}
+
+// containerdModuleOld: the main module of a containerd 1.x binary.
+func containerdModuleOld(module string) bool {
+	return module == "github.com/containerd/containerd"
+}
+
+// versionOutputOld reads `containerd --version`: "containerd MODULE VERSION REVISION".
+func versionOutputOld(out string) (version string, old bool) {
+	f := strings.Fields(out)
+	if len(f) < 3 || f[0] != "containerd" {
+		return "", false
+	}
+	return f[2], containerdModuleOld(f[1]) || strings.HasPrefix(f[2], "v1.") || strings.HasPrefix(f[2], "1.")
+}
+
 // legacyResult is the answer a containerd 2.0–2.2 daemon reads: the JSON form
 // of the bootstrap result (task API version 3 over ttrpc).
 func legacyResult(res *bootapi.BootstrapResult) ([]byte, error) {
@@ -135,9 +178,15 @@ func CompatStart(args []string, stdin io.Reader, stdout, stderr io.Writer) (hand
 		os.Stdin = r
 		return false, 0
 	}
+	m := NewManager(RuntimeName)
+	if v, old := daemonTooOld(a.publishBinary); old {
+		// containerd 1.x would take the JSON answer for a version it cannot
+		// speak and leave a shim behind: refuse before anything starts
+		fmt.Fprintf(stderr, "%s: containerd %s is not supported: this shim needs containerd %s or newer (it speaks task API v3)", m.Name(), v, MinContainerd)
+		return true, 1
+	}
 	ctx := namespaces.WithNamespace(context.Background(), a.namespace)
 	ctx = context.WithValue(ctx, cshim.OptsKey{}, cshim.Opts{Debug: a.debug})
-	m := NewManager(RuntimeName)
 	res, err := m.Start(ctx, params)
 	if err != nil {
 		// as the shim library reports a failed start (containerd shows this output)

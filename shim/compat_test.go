@@ -5,6 +5,7 @@ package shim
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 
@@ -63,5 +64,35 @@ func TestLegacyResultAndPassThrough(t *testing.T) {
 	var stderr bytes.Buffer
 	if handled, code := CompatStart([]string{"-namespace", "n", "-id", "x", "start"}, strings.NewReader("garbage"), &bytes.Buffer{}, &stderr); !handled || code != 1 || !strings.Contains(stderr.String(), "neither") {
 		t.Errorf("a start step with garbage on stdin: handled %v code %d: %s", handled, code, stderr.String())
+	}
+}
+
+func TestDaemonTooOld(t *testing.T) {
+	for _, tc := range []struct {
+		out     string
+		version string
+		old     bool
+	}{
+		{"containerd github.com/containerd/containerd v1.7.35 abcdef\n", "v1.7.35", true},
+		{"containerd github.com/containerd/containerd/v2 v2.0.14 abcdef\n", "v2.0.14", false},
+		{"containerd containerd.io 1.6.20 abcdef\n", "1.6.20", true},
+		{"something else", "", false},
+		{"", "", false},
+	} {
+		v, old := versionOutputOld(tc.out)
+		if v != tc.version || old != tc.old {
+			t.Errorf("versionOutputOld(%q) = %q, %v; want %q, %v", tc.out, v, old, tc.version, tc.old)
+		}
+	}
+	// this test binary has build information naming this module: not containerd 1.x
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, old := daemonTooOld(self); old {
+		t.Errorf("daemonTooOld(%s) = old", self)
+	}
+	if _, old := daemonTooOld(""); old {
+		t.Error(`daemonTooOld("") = old`)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	cshim "github.com/containerd/containerd/v2/pkg/shim"
 
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/doctor"
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/sandbox"
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/shim"
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/version"
@@ -27,6 +28,8 @@ func main() {
 			os.Exit(shim.RunCheck(os.Args[2:], os.Stdout, os.Stderr))
 		case "verify":
 			os.Exit(shim.RunVerify(os.Args[2:], os.Stdout, os.Stderr))
+		case "doctor":
+			os.Exit(doctor.Run(os.Args[2:], os.Stdout, os.Stderr))
 		}
 	}
 	if len(os.Args) == 2 {

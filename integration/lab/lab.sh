@@ -651,7 +651,7 @@ lab_class_config() {
 	local name=$1
 	shift
 	printf '%s\n' "class_name = \"$name\"" "binary_name = \"${CLASS_BINARY:-$BIN/runc}\"" "root = \"${CLASS_ROOT:-$RUNC_ROOT}\"" \
-		"containerd_root = \"$CTRD_ROOT\"" "kubelet_root = \"$LAB_DIR/kubelet\"" \
+		"containerd_root = \"${CLASS_CONTAINERD_ROOT:-$CTRD_ROOT}\"" "kubelet_root = \"$LAB_DIR/kubelet\"" \
 		"audit_log = \"$LOGS/hardened-audit.log\"" "$@" \
 		"[userns]" "# the lab's pods draw user namespace IDs from an allocator of its own" \
 		"state_dir = \"$USERNS_DIR\"" \
@@ -702,6 +702,7 @@ export LAB_HARDENED_NOSECCOMP_SHIM='$HARDENED_NOSECCOMP_SHIM'
 export LAB_HARDENED_GVISOR_SHIM='$HARDENED_GVISOR_SHIM'
 export LAB_HARDENED_DELEGATE_SHIM='$HARDENED_DELEGATE_SHIM'
 export LAB_RUNC_SHIM='$BIN/containerd-shim-runc-v2'
+export LAB_CONTAINERD_VERSION='$CONTAINERD_VERSION'
 export LAB_HARDENED_AUDIT_LOG='$LOGS/hardened-audit.log'
 export LAB_KUBELET_ROOT='$LAB_DIR/kubelet'
 export LAB_RUNTIME_HANDLERS='runc hardened hardened-audit hardened-nouserns hardened-noseccomp hardened-inline hardened-file runsc hardened-gvisor hardened-gvisor-audit hardened-delegate hardened-delegate-audit'
@@ -1110,6 +1111,19 @@ cmd_down() {
 	if [[ (-d $LAB_RUN/k8s || -d $LAB_RUN/node) && -f $LAB_ENV ]]; then
 		"$REPO/integration/lab/k8s.sh" down || warn "k8s.sh down failed"
 	fi
+	# other containerd versions on the lab (compat.sh up), by their pid files
+	local cdir cv
+	for cdir in "$LAB_RUN"/c[0-9]*/; do
+		[[ -d $cdir ]] || continue
+		cv=$(sed -n "s/^export LAB_COMPAT_VERSION='\(.*\)'\$/\1/p" "$cdir/lab.env" 2>/dev/null || true)
+		if [[ -n $cv && -f $LAB_ENV ]]; then
+			"$REPO/integration/lab/compat.sh" down "$cv" || warn "compat.sh down $cv failed"
+		else
+			for pid in $(read_pidfile "$cdir/containerd.pid") $(read_pidfile "$cdir/holder.pid"); do
+				stop_pid "$pid" "compat instance $cdir" 10
+			done
+		fi
+	done
 
 	pid=$(containerd_pid)
 	if [[ -n $pid && -S $CTRD_SOCK && -d $HOST_STATE ]]; then
@@ -1261,7 +1275,9 @@ cmd_critest() {
 	local handler=${1:-}
 	[[ -n $handler ]] || die "usage: lab.sh critest HANDLER [extra critest/ginkgo args]"
 	shift
-	[[ -n $(containerd_pid) ]] || die "the lab is not up: run 'lab.sh up'"
+	# LAB_CRITEST_ENDPOINT/LAB_CRITEST_NRI: another containerd on the lab (compat.sh)
+	local endpoint=${LAB_CRITEST_ENDPOINT:-$CRI_ENDPOINT} nri=${LAB_CRITEST_NRI:-$NRI_SOCK}
+	[[ -n ${LAB_CRITEST_ENDPOINT:-} || -n $(containerd_pid) ]] || die "the lab is not up: run 'lab.sh up'"
 	[[ -x $BIN/critest && -x $BIN/ginkgo ]] || die "critest/ginkgo missing: run 'lab.sh build'"
 	mkdir -p "$REPORTS"
 	# LAB_CRITEST_REPORT_SUFFIX: reports of a re-run go beside the main ones
@@ -1280,8 +1296,8 @@ cmd_critest() {
 	t0=$(now)
 	# TMPDIR: critest's host-path temp dirs and pod log dirs land in $LAB_RUN (removed by down)
 	(cd "$tmp" && nsenter --net="$LAB_NETNS_PATH" -- env PATH="$BIN:$CNI_BIN:$PATH" TMPDIR="$tmp" \
-		"$BIN/critest" -runtime-endpoint="$CRI_ENDPOINT" -image-endpoint="$CRI_ENDPOINT" \
-		-runtime-handler="$handler" -nri-socket="$NRI_SOCK" "${par[@]}" \
+		"$BIN/critest" -runtime-endpoint="$endpoint" -image-endpoint="$endpoint" \
+		-runtime-handler="$handler" -nri-socket="$nri" "${par[@]}" \
 		-ginkgo.junit-report="$base.xml" -ginkgo.json-report="$base.json" -ginkgo.no-color \
 		"$@") 2>&1 | tee "$base.log" || rc=${PIPESTATUS[0]}
 	log "critest exited $rc after $(elapsed "$t0")"
@@ -1326,6 +1342,7 @@ main() {
 	critest) cmd_critest "$@" ;;
 	config-check) need_root; cmd_config_check ;;
 	containerd-config) containerd_config ;;
+	class-config) lab_class_config "$@" ;;
 	classes) [[ -f $LAB_ENV ]] || die "the lab is not up"; write_file_class_config ;;
 	env) [[ -f $LAB_ENV ]] || die "the lab is not up (no $LAB_ENV)"; cat "$LAB_ENV" ;;
 	env-file) echo "$LAB_ENV" ;;
