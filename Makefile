@@ -13,7 +13,7 @@ LAB        := integration/lab/lab.sh
 BIN        := bin/containerd-shim-hardened-v2
 export LAB_DIR ?= $(CURDIR)/.lab
 
-.PHONY: all build unit vet lab-install lab-build lab-up lab-down lab-status integration critest compat-build test-compat k8s-build k8s-smoke installer-image test demo demo-k8s clean
+.PHONY: all build unit vet lab-install lab-build lab-up lab-down lab-status integration critest compat-build test-compat fuzz soak k8s-build k8s-smoke installer-image test demo demo-k8s clean
 
 all: build
 
@@ -28,6 +28,22 @@ vet:
 
 unit: vet
 	go test ./...
+
+# The fuzz targets (integration/run-fuzz.sh), each for FUZZTIME: 15s in make test; longer
+# on demand, e.g. make fuzz FUZZTIME=10m. A crash, hang or property violation is written to
+# the package's testdata/fuzz and fails the run; commit it as a regression test.
+FUZZTIME ?= 15s
+fuzz:
+	FUZZTIME=$(FUZZTIME) integration/run-fuzz.sh
+
+# Soak-length runs, not in make test (the lab must be up): 1,000 mixed load cycles through
+# CRI, 50 pods at once per handler with the shims' memory at 100 pods
+# (integration/bench/burst.sh), and each fuzz target for SOAK_FUZZTIME.
+SOAK_FUZZTIME ?= 10m
+soak:
+	LAB_LOAD_CYCLES=1000 integration/run-integration.sh -run '^TestLoadMixedCycles$$'
+	integration/bench/burst.sh -p 50 -m 100
+	FUZZTIME=$(SOAK_FUZZTIME) integration/run-fuzz.sh
 
 lab-install:
 	$(LAB) install

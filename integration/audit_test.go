@@ -5,6 +5,7 @@ package integration
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"testing"
 
@@ -14,25 +15,49 @@ import (
 // auditRecords returns the lab audit log's records for a container ID.
 func (l *lab) auditRecords(t *testing.T, id string) []audit.Record {
 	t.Helper()
-	f, err := os.Open(l.AuditLog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	var out []audit.Record
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var r audit.Record
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("audit log %s: invalid line %q: %v", l.AuditLog, sc.Text(), err)
-		}
+	for _, r := range l.allAuditRecords(t) {
 		if r.ID == id {
 			out = append(out, r)
 		}
 	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
+	return out
+}
+
+// allAuditRecords reads every record of the lab's audit log and of its
+// rotated files (oldest first); a line that is not a well-formed record fails
+// the test.
+func (l *lab) allAuditRecords(t *testing.T) []audit.Record {
+	t.Helper()
+	files := []string{l.AuditLog}
+	for i := 1; i <= 10; i++ {
+		p := fmt.Sprintf("%s.%d", l.AuditLog, i)
+		if _, err := os.Stat(p); err != nil {
+			break
+		}
+		files = append([]string{p}, files...)
+	}
+	var out []audit.Record
+	for _, file := range files {
+		f, err := os.Open(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			var r audit.Record
+			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+				f.Close()
+				t.Fatalf("audit log %s: invalid line %q: %v", file, sc.Text(), err)
+			}
+			out = append(out, r)
+		}
+		err = sc.Err()
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	return out
 }

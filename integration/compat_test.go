@@ -266,6 +266,47 @@ func runtimeInfoWithRuncOptions(t *testing.T, ctx context.Context, opts *runcopt
 	return string(b)
 }
 
+// TestCompatContainerdKilled: containerd dies with SIGKILL while hardened
+// pods and a container of no pod run, and starts again. It reconnects to
+// their shims: the containers still run, exec works and is still judged
+// (a privileged exec refused), and they are removed cleanly.
+func TestCompatContainerdKilled(t *testing.T) {
+	ctx := testContext(t)
+	l := requireLab(t)
+	restart := strings.Fields(l.envValue(t, "LAB_KILL_RESTART_CONTAINERD"))
+	pod := runPod(t, ctx, "hardened")
+	id := pod.startContainer(t, ctx, containerCfg("app", nil, nil, nil))
+	tt := newTask(t, ctx, nil, "sleep", "600")
+	tt.start(t, ctx)
+	shims := map[string][]int{pod.id: l.shimProcessesFor(pod.id), tt.id: l.shimProcessesFor(tt.id)}
+	if out, err := exec.CommandContext(ctx, restart[0], restart[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("killing and restarting containerd: %v\n%s", err, out)
+	}
+	waitCRI(t, ctx)
+	waitClient(t, ctx)
+	var err error
+	if tt.exit, err = tt.task.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for owner, pids := range shims {
+		if now := l.shimProcessesFor(owner); len(pids) != 1 || !reflect.DeepEqual(now, pids) {
+			t.Errorf("shim processes of %s after containerd's crash: %v, before %v", owner, now, pids)
+		}
+	}
+	if state, _ := l.containerState(t, ctx, id); state != "CONTAINER_RUNNING" {
+		t.Errorf("the pod's container is %s after containerd's crash", state)
+	}
+	if out := l.exec(t, ctx, id, "echo", "served"); !strings.Contains(out, "served") {
+		t.Errorf("exec after containerd's crash: %q", out)
+	}
+	refuseEscalation(t, ctx, criNamespace, id)
+	tt.checkExecs(t, ctx)
+	if err := tt.task.Kill(ctx, 9); err != nil {
+		t.Fatal(err)
+	}
+	tt.finish(t, ctx)
+}
+
 // shimVersion is the Version line of a shim binary's --version.
 func shimVersion(t *testing.T, path string) string {
 	t.Helper()
@@ -345,6 +386,33 @@ func waitCRI(t *testing.T, ctx context.Context) {
 	}
 }
 
+// escalatingExecRefused runs an exec holding CAP_SYS_ADMIN (which the
+// container does not) in container ns/id through containerd: nil when it is
+// refused by execEscalation, naming the capability, and the runtime knows no
+// such exec afterwards.
+func escalatingExecRefused(ctx context.Context, ns, id string) error {
+	ctx = namespaces.WithNamespace(ctx, ns)
+	c, err := client.LoadContainer(ctx, id)
+	if err != nil {
+		return err
+	}
+	task, err := c.Task(ctx, nil)
+	if err != nil {
+		return err
+	}
+	caps := []string{"CAP_SYS_ADMIN"}
+	execID := fmt.Sprintf("escalate-%d", time.Now().UnixNano())
+	_, err = task.Exec(ctx, execID, &specs.Process{Args: []string{"true"}, Cwd: "/", Env: []string{"PATH=/bin"}, NoNewPrivileges: true,
+		Capabilities: &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps}}, cio.NullIO)
+	if err == nil || !strings.Contains(err.Error(), "refused by execEscalation") || !strings.Contains(err.Error(), "CAP_SYS_ADMIN") {
+		return fmt.Errorf("an exec holding CAP_SYS_ADMIN in %s: %v, want a refusal by execEscalation naming it", id, err)
+	}
+	if _, err := task.LoadProcess(ctx, execID, nil); !errdefs.IsNotFound(err) {
+		return fmt.Errorf("after the refused exec in %s the runtime answers for it: %v, want not found", id, err)
+	}
+	return nil
+}
+
 // waitClient waits (bounded) until the Go client reaches containerd again.
 func waitClient(t *testing.T, ctx context.Context) {
 	t.Helper()
@@ -378,15 +446,8 @@ func refuseEscalation(t *testing.T, ctx context.Context, ns, id string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	caps := []string{"CAP_SYS_ADMIN"}
-	_, err = task.Exec(ctx, "escalate", &specs.Process{Args: []string{"true"}, Cwd: "/", Env: []string{"PATH=/bin"}, NoNewPrivileges: true,
-		Capabilities: &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps}},
-		cio.NewCreator(cio.WithStreams(nil, io.Discard, io.Discard), cio.WithFIFODir(l.FIFODir)))
-	if err == nil || !strings.Contains(err.Error(), "refused by execEscalation") || !strings.Contains(err.Error(), "CAP_SYS_ADMIN") {
-		t.Errorf("an exec holding CAP_SYS_ADMIN in %s: %v, want a refusal by execEscalation naming it", id, err)
-	}
-	if _, err := task.LoadProcess(ctx, "escalate", nil); !errdefs.IsNotFound(err) {
-		t.Errorf("after the refused exec the runtime answers for it: %v, want not found", err)
+	if err := escalatingExecRefused(ctx, ns, id); err != nil {
+		t.Error(err)
 	}
 	err = task.Update(ctx, containerd.WithResources(&specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}}))
 	if err == nil || !strings.Contains(err.Error(), "refused by updateDevices") {

@@ -11,7 +11,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
 )
 
 // delegateHandler is the lab's hardened class with runtime = "kata" and containerd's own

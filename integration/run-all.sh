@@ -37,6 +37,7 @@ cleanup() {
 
 ok=0
 run "unit tests" make --no-print-directory unit || ok=1
+run "fuzzing (15 s a target)" make --no-print-directory fuzz || ok=1
 trap 'cleanup; summary' EXIT
 if run "lab up" make --no-print-directory lab-up; then
 	# the compatibility matrix's containerd builds run meanwhile, at the lowest CPU priority

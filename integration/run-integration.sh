@@ -16,4 +16,4 @@ fi
 cd "$REPO"
 export LAB_ENV=$ENV_FILE
 exec go test -tags integration -count=1 -timeout 30m -v \
-	-skip '^TestCompatLiveUpgrade$' -exec "nsenter --net=$LAB_NETNS_PATH --" ./integration/ "$@"
+	-skip '^(TestCompatLiveUpgrade|TestCompatContainerdKilled)$' -exec "nsenter --net=$LAB_NETNS_PATH --" ./integration/ "$@"

@@ -380,20 +380,10 @@ func TestUserNamespaceRangeOfAKilledShim(t *testing.T) {
 	}
 	id := strings.TrimSpace(lastLine(out))
 	rng := l.podRange(t, criNamespace, id)
-	pids := l.shimProcessesFor(id)
-	if len(pids) != 1 {
-		t.Fatalf("shim processes of %s: %v", id, pids)
-	}
-	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(l.shimProcessesFor(id)) > 0 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
+	killShim(t, id)
 	// containerd notices the dead shim and cleans up (`shim delete`)
 	// asynchronously: removal succeeds once it has
-	deadline = time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for {
 		l.crictl(ctx, "stopp", id)
 		out, err := l.crictl(ctx, "rmp", id)

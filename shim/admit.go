@@ -5,13 +5,17 @@ package shim
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
 
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/audit"
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/harden"
@@ -168,16 +172,17 @@ func checkSpec(class *runtimeclass.Class, r request) (*policy.Input, []policy.Vi
 }
 
 // record writes a decision to the node audit log (capped, rotated per the
-// class's audit_log_* keys) and, when toLog, to the shim's log. A failing
-// audit log (including one not written because its disk is nearly full) is
-// reported in the shim's log; it does not change the decision.
-func record(ctx context.Context, class *runtimeclass.Class, d *decision, toLog bool) {
+// class's audit_log_* keys) and, when toLog or when the audit log fails, to
+// the shim's log: no decision goes unrecorded. A failing audit log (including
+// one not written because its disk is nearly full) is reported in the shim's
+// log with the decision, and returned; it does not change the decision.
+func record(ctx context.Context, class *runtimeclass.Class, d *decision, toLog bool) error {
 	var auditErr error
 	if class.AuditLog != "-" {
 		auditErr = audit.AppendWith(class.AuditLog, class.AuditOptions(), &d.record)
 	}
-	if !toLog {
-		return
+	if !toLog && auditErr == nil {
+		return nil
 	}
 	// The shim's log gets the same capped record as the audit log.
 	r := audit.Cap(&d.record)
@@ -203,6 +208,38 @@ func record(ctx context.Context, class *runtimeclass.Class, d *decision, toLog b
 	default:
 		entry.WithField("violations", r.Violations).Warn(r.Message)
 	}
+	return auditErr
+}
+
+// startLog points ctx's logger at the shim log of the start step: the
+// bundle's log FIFO, which containerd opens (and copies into its own log)
+// before it runs the start step, whose stdout and stderr containerd parses.
+// Without the FIFO (a client that made none) the logger is unchanged. The
+// returned func closes it.
+func startLog(ctx context.Context, bundle string) (context.Context, func()) {
+	path := filepath.Join(bundle, "log")
+	st, err := os.Lstat(path)
+	if err != nil || st.Mode()&os.ModeNamedPipe == 0 {
+		return ctx, func() {}
+	}
+	// O_NONBLOCK: never wait for a reader; a full pipe loses the line, not the decision
+	f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return ctx, func() {}
+	}
+	l := logrus.New()
+	l.SetOutput(f)
+	l.SetFormatter(&logrus.TextFormatter{TimestampFormat: log.RFC3339NanoFixed, FullTimestamp: true})
+	return log.WithLogger(ctx, logrus.NewEntry(l).WithFields(log.G(ctx).Data)), func() { f.Close() }
+}
+
+// auditFailed adds an audit log failure to a refusal's error: the client
+// learns that the node kept no record of it.
+func auditFailed(err, auditErr error) error {
+	if auditErr == nil {
+		return err
+	}
+	return fmt.Errorf("%w (the node audit log did not record this: %v)", err, auditErr)
 }
 
 // restoreRefusal refuses a checkpoint or restore: runc runs CRIU as the

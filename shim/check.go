@@ -89,21 +89,7 @@ func RunCheck(args []string, stdout, stderr io.Writer) int {
 		return CheckBadInput
 	}
 	if *id == "" {
-		*id = filepath.Base(specPath)
-		// A pod sandbox's container ID is its sandbox ID.
-		in := &policy.Input{Spec: spec}
-		switch {
-		case in.IsSandbox() && in.SandboxID() != "":
-			*id = in.SandboxID()
-		case in.IsCRI() && spec.Linux != nil && spec.Linux.CgroupsPath != "":
-			// CRI names a container's cgroup after its ID (cgroupfs
-			// "/k8s.io/<id>", systemd "<slice>:cri-containerd:<id>").
-			cp := spec.Linux.CgroupsPath
-			if i := strings.LastIndexByte(cp, ':'); i >= 0 {
-				cp = cp[i+1:]
-			}
-			*id = filepath.Base(cp)
-		}
+		*id = specID(spec, filepath.Base(specPath))
 	}
 	bundle := filepath.Join(*stateDir, "io.containerd.runtime.v2.task", "check", *id)
 	ctx := namespaces.WithNamespace(context.Background(), "check")
@@ -143,6 +129,25 @@ func RunCheck(args []string, stdout, stderr io.Writer) int {
 		return CheckRefused
 	}
 	return CheckAllowed
+}
+
+// specID is the container ID a CRI spec was made for: a pod sandbox's is its
+// sandbox ID, a container's the last element of its cgroup path (CRI names a
+// container's cgroup after its ID: cgroupfs "/k8s.io/<id>", systemd
+// "<slice>:cri-containerd:<id>"); else fallback.
+func specID(spec *specs.Spec, fallback string) string {
+	in := &policy.Input{Spec: spec}
+	switch {
+	case in.IsSandbox() && in.SandboxID() != "":
+		return in.SandboxID()
+	case in.IsCRI() && spec.Linux != nil && spec.Linux.CgroupsPath != "":
+		cp := spec.Linux.CgroupsPath
+		if i := strings.LastIndexByte(cp, ':'); i >= 0 {
+			cp = cp[i+1:]
+		}
+		return filepath.Base(cp)
+	}
+	return fallback
 }
 
 func loadCheckClass(config, stateDir string) (*runtimeclass.Class, error) {

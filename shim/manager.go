@@ -100,8 +100,9 @@ func (m *manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (*
 		vs = usernsStartCheck(class, spec)
 	}
 	if d := newDecision(ctx, audit.EventStart, class, id, "", spec, in.Subject(), vs, nil); d.refused {
-		record(ctx, class, d, false)
-		return nil, d.err()
+		lctx, closeLog := startLog(ctx, bundle)
+		defer closeLog()
+		return nil, auditFailed(d.err(), record(lctx, class, d, true))
 	}
 	if err := class.Save(bundle); err != nil {
 		return nil, err
@@ -124,8 +125,9 @@ func (m *manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (*
 			[]policy.Violation{{Check: "runtimeClass", Field: "annotations[" + label + "]", Value: group, Reason: err.Error()}}, nil)
 		d.refused, d.record.Decision = true, audit.Refused
 		d.record.Message = err.Error()
-		record(ctx, class, d, false)
-		return nil, err
+		lctx, closeLog := startLog(ctx, bundle)
+		defer closeLog()
+		return nil, auditFailed(err, record(lctx, class, d, true))
 	}
 	return res, nil
 }

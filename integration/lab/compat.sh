@@ -11,8 +11,8 @@
 #                              of its own whose /run/containerd is $LAB_RUN/cNN/rc (containerd
 #                              <= 2.2 and its runc shim put shim sockets in /run/containerd/s);
 #                              writes $LAB_RUN/cNN/lab.env for the integration tests
-#   compat.sh restart VER      stop that containerd and start it again in the same mount
-#                              namespace (its shims keep running)
+#   compat.sh restart [--kill] VER   stop that containerd (SIGTERM, or SIGKILL: a crash) and
+#                              start it again in the same mount namespace (its shims keep running)
 #   compat.sh down VER         remove its pods and tasks, stop it and its namespace; fails when a
 #                              process of it had to be killed
 #   compat.sh test [VER...]    the matrix: per version up, the compatibility tests, critest
@@ -297,6 +297,7 @@ export LAB_CTR_RUN_FLAGS='--fifo-dir $LAB_FIFO_DIR --runc-binary $LAB_RUNC --run
 export LAB_NRI_SOCKET='$CD/nri.sock'
 export LAB_MOUNT_NS_PID='$(pidfile "$C_HOLDER")'
 export LAB_RESTART_CONTAINERD='$REPO/integration/lab/compat.sh restart $VER'
+export LAB_KILL_RESTART_CONTAINERD='$REPO/integration/lab/compat.sh restart --kill $VER'
 export LAB_SHIM_NEXT='$CB/shim-next/containerd-shim-hardened-v2'
 export CONTAINERD_ADDRESS='$C_SOCK'
 export CONTAINERD_TTRPC_ADDRESS='$C_SOCK.ttrpc'
@@ -324,11 +325,21 @@ cmd_up() {
 }
 
 cmd_restart() {
-	(($# == 1)) || die "usage: compat.sh restart VER"
+	local kill=0
+	[[ ${1:-} == --kill ]] && { kill=1; shift; }
+	(($# == 1)) || die "usage: compat.sh restart [--kill] VER"
 	need_lab
 	instance "$1"
 	alive "$(pidfile "$C_HOLDER")" || die "containerd $VER is not up"
-	stop "$(pidfile "$C_PID")" "containerd $VER" 20
+	if ((kill)); then
+		# a crash: SIGKILL, no shutdown of its own
+		local pid i
+		pid=$(pidfile "$C_PID")
+		kill -KILL "$pid" 2>/dev/null || true
+		for ((i = 0; i < 100; i++)); do alive "$pid" || break; sleep 0.1; done
+	else
+		stop "$(pidfile "$C_PID")" "containerd $VER" 20
+	fi
 	start_containerd
 	log "containerd $VER restarted (pid $(pidfile "$C_PID"))"
 }

@@ -1,0 +1,407 @@
+//go:build integration
+
+package integration
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// The fault tests: the shim, runc and the audit log failing under a running
+// containerd. After each, what the test made is gone from the host (shim
+// processes, mounts, cgroups, bundles, runc state, ID ranges: the cleanup of
+// rawContainerOf checks them by listing), and containerd's view matches.
+
+// faultShim gives the lab's shim a binary name of its own (a symlink) with a
+// node class file: the lab's class paths, the runc binary given, and extra
+// lines. It returns the shim's path (a runtime for rawContainerOf).
+func faultShim(t *testing.T, name, runc string, extra ...string) string {
+	t.Helper()
+	l := requireLab(t)
+	bin := "containerd-shim-hardened" + name + "-v2"
+	shim := filepath.Join(l.Bin, bin)
+	if err := os.Symlink("containerd-shim-hardened-v2", shim); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(shim) })
+	node := filepath.Join(l.ClassDir, bin+".toml")
+	cfg := fmt.Sprintf("class_name = %q\nbinary_name = %q\nroot = %q\ncontainerd_root = %q\nkubelet_root = %q\naudit_log = %q\n%s\n[userns]\nstate_dir = %q\n[policy]\nallowed_log_dirs = [%q]\n",
+		"fault-"+name, runc, l.RuncRoot, l.ContainerdRoot, l.KubeletRoot, l.AuditLog, strings.Join(extra, "\n"), l.UsernsDir, l.FIFODir)
+	if err := os.WriteFile(node, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(node) })
+	return shim
+}
+
+// gatedRunc is runc that, for `create`, touches DIR/create-started and waits
+// (30 s at most) for DIR/release before it runs: a create in flight.
+func gatedRunc(t *testing.T, dir string) string {
+	t.Helper()
+	l := requireLab(t)
+	p := filepath.Join(dir, "runc-gated")
+	script := fmt.Sprintf(`#!/bin/sh
+for a in "$@"; do
+	if [ "$a" = create ]; then
+		touch %[1]s/create-started
+		i=0
+		while [ ! -e %[1]s/release ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
+		break
+	fi
+done
+exec %[2]s "$@"
+`, dir, filepath.Join(l.Bin, "runc"))
+	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// waitFile waits (bounded) for path to exist.
+func waitFile(t *testing.T, path string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not appear within %s", path, d)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// killShim kills the one shim process serving id with SIGKILL and waits for it to go.
+func killShim(t *testing.T, id string) {
+	t.Helper()
+	l := requireLab(t)
+	pids := l.shimProcessesFor(id)
+	if len(pids) != 1 {
+		t.Fatalf("shim processes of %s: %v, want one", id, pids)
+	}
+	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(l.shimProcessesFor(id)) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the killed shim of %s is still there", id)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// processGone waits (bounded) for pid to be gone (or a zombie reaped elsewhere).
+func processGone(pid int, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil || strings.Contains(string(b), ") Z ") {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestFaultShimKilledDuringCreate: the shim dies with SIGKILL while runc
+// create is in flight (held by a gated runc, then let go): the create fails
+// to the client, and once the container is removed nothing of it is left
+// (rawContainerOf's cleanup) — also not a container runc finished creating
+// after its shim was gone.
+func TestFaultShimKilledDuringCreate(t *testing.T) {
+	ctx := testContext(t)
+	dir := t.TempDir()
+	shim := faultShim(t, "killcreate", gatedRunc(t, dir))
+	c := rawContainerOf(t, ctx, shim, nil)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.NewTask(ctx, cio.NullIO)
+		errc <- err
+	}()
+	waitFile(t, filepath.Join(dir, "create-started"), 30*time.Second)
+	killShim(t, c.ID())
+	if err := os.WriteFile(filepath.Join(dir, "release"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		if err == nil {
+			t.Fatal("the task was created although its shim was killed during create")
+		}
+		t.Logf("create failed as it should: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("create hangs 60 s after its shim was killed")
+	}
+	// the released runc create may finish after containerd cleaned up: give it its time,
+	// then the cleanup must still leave nothing
+	time.Sleep(2 * time.Second)
+}
+
+// TestFaultShimKilledWhileRunning: a running container's shim dies with
+// SIGKILL. containerd reports the task gone (its cleanup runs `shim delete`,
+// which kills what the shim ran), the container's process is gone, and the
+// container is removed cleanly.
+func TestFaultShimKilledWhileRunning(t *testing.T) {
+	ctx := testContext(t)
+	l := requireLab(t)
+	c := rawContainerOf(t, ctx, runtimeType, classOptions())
+	task, err := c.NewTask(ctx, cio.NullIO)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exit, err := task.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pid := int(task.Pid())
+	killShim(t, c.ID())
+	select {
+	case st := <-exit:
+		t.Logf("task exit after the shim's death: %d %v", st.ExitCode(), st.Error())
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit event 30 s after the shim was killed")
+	}
+	if !processGone(pid, 20*time.Second) {
+		t.Errorf("the container's process %d outlives its killed shim", pid)
+	}
+	if _, err := task.Delete(ctx); err != nil && !strings.Contains(err.Error(), "not found") {
+		t.Logf("task delete after the shim's death: %v", err)
+	}
+	// containerd's cleanup (`shim delete`) is a short-lived shim process of its own
+	deadline := time.Now().Add(10 * time.Second)
+	for len(l.shimProcessesFor(c.ID())) > 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if pids := l.shimProcessesFor(c.ID()); len(pids) > 0 {
+		t.Errorf("shim processes for %s 10 s after the cleanup: %v", c.ID(), pids)
+	}
+}
+
+// TestFaultRuncFailsOrMissing: runc failing its create, and a class whose
+// runc is not there: the client gets the reason, nothing is left.
+func TestFaultRuncFailsOrMissing(t *testing.T) {
+	ctx := testContext(t)
+	dir := t.TempDir()
+	failing := filepath.Join(dir, "runc-failing")
+	// as runc reports an error: a JSON line in its --log file
+	script := fmt.Sprintf(`#!/bin/sh
+log=
+prev=
+for a in "$@"; do
+	[ "$prev" = --log ] && log=$a
+	prev=$a
+	if [ "$a" = create ]; then
+		[ -n "$log" ] && echo '{"level":"error","msg":"runc-failing: create refused by the test","time":"2026-01-01T00:00:00Z"}' >>"$log"
+		exit 1
+	fi
+done
+exec %s "$@"
+`, filepath.Join(requireLab(t).Bin, "runc"))
+	if err := os.WriteFile(failing, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, runc string
+		want       []string
+	}{
+		{"failing", failing, []string{"runc-failing: create refused by the test"}},
+		{"missing", filepath.Join(dir, "no-such-runc"), []string{filepath.Join(dir, "no-such-runc")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			shim := faultShim(t, "runc"+tc.name, tc.runc)
+			c := rawContainerOf(t, ctx, shim, nil)
+			_, err := c.NewTask(ctx, cio.NullIO)
+			if err == nil {
+				t.Fatal("the task was created")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not name %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestFaultAuditLogUnwritable: the audit log's directory full (a tmpfs below
+// the class's minimum free space), read-only, or deleted while the shim
+// runs. The decision stands: a refusal still reaches the client, and the
+// shim's log (containerd's log here) carries the decision and the audit
+// failure; an allowed container runs and execs.
+func TestFaultAuditLogUnwritable(t *testing.T) {
+	ctx := testContext(t)
+	l := requireLab(t)
+	containerdLog := l.envValue(t, "LAB_CONTAINERD_LOG")
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T, dir string)
+		// during: done with the container already running (a deleted directory)
+		during func(t *testing.T, dir string)
+	}{
+		{"full", func(t *testing.T, dir string) { mountTmpfs(t, dir, "size=1m") }, nil},
+		{"read-only", func(t *testing.T, dir string) { mountTmpfs(t, dir, "size=1m,ro") }, nil},
+		{"deleted", func(t *testing.T, dir string) {}, func(t *testing.T, dir string) {
+			if err := os.RemoveAll(dir); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(dir, []byte("a file where the directory was\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "audit")
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			tc.setup(t, dir)
+			shim := faultShim(t, "audit"+strings.ReplaceAll(tc.name, "-", ""), filepath.Join(l.Bin, "runc"))
+			// the class's audit log is in dir (the node class file's audit_log)
+			node := filepath.Join(l.ClassDir, filepath.Base(shim)+".toml")
+			b, err := os.ReadFile(node)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(node, []byte(strings.Replace(string(b), fmt.Sprintf("audit_log = %q", l.AuditLog), fmt.Sprintf("audit_log = %q", filepath.Join(dir, "audit.log")), 1)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			ok := rawContainerOf(t, ctx, shim, nil)
+			task, err := ok.NewTask(ctx, cio.NullIO)
+			if err != nil {
+				t.Fatalf("an allowed container with its audit log %s: %v", tc.name, err)
+			}
+			if err := task.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if tc.during != nil {
+				tc.during(t, dir)
+			}
+			// an exec is a decision too: allowed, with the audit log failing
+			p := &specs.Process{Args: []string{"true"}, Cwd: "/", Env: []string{"PATH=/bin"}, NoNewPrivileges: true}
+			proc, err := task.Exec(ctx, "probe", p, cio.NullIO)
+			if err != nil {
+				t.Fatalf("an allowed exec with the audit log %s: %v", tc.name, err)
+			}
+			proc.Delete(ctx)
+			bad := rawContainerOf(t, ctx, shim, nil, oci.WithMounts([]specs.Mount{{Destination: "/host", Type: "bind", Source: "/etc", Options: []string{"rbind", "ro"}}}))
+			// the client learns that the node kept no record of the refusal
+			mustRefuseTask(t, ctx, bad, nil, "refused by hostPathVolumes", "the node audit log did not record this")
+			// no decision silently lost: the shim's log has the refusal and the audit failure
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				logText, _ := os.ReadFile(containerdLog)
+				var refusal, failure bool
+				for _, line := range strings.Split(string(logText), "\n") {
+					if strings.Contains(line, bad.ID()) && strings.Contains(line, "refused by hostPathVolumes") {
+						refusal = true
+					}
+					if strings.Contains(line, bad.ID()) && strings.Contains(line, "writing the audit log failed") {
+						failure = true
+					}
+				}
+				if refusal && failure {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("containerd's log lacks the refusal of %s (%v) or the audit log failure (%v)", bad.ID(), refusal, failure)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		})
+	}
+}
+
+// TestFaultClassFileChangedUnderRunningContainers: the node class file is
+// corrupted, then deleted, while a container of its class runs. The running
+// container keeps the class it was created with (saved in its bundle): exec
+// works and a privileged exec is still refused. A new container of the
+// class is refused while the file is broken, naming the file and the line.
+func TestFaultClassFileChangedUnderRunningContainers(t *testing.T) {
+	ctx := testContext(t)
+	l := requireLab(t)
+	shim := faultShim(t, "classedit", filepath.Join(l.Bin, "runc"))
+	node := filepath.Join(l.ClassDir, filepath.Base(shim)+".toml")
+	c := rawContainerOf(t, ctx, shim, nil)
+	task, err := c.NewTask(ctx, cio.NullIO)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	judged := func(when string) {
+		t.Helper()
+		p := &specs.Process{Args: []string{"true"}, Cwd: "/", Env: []string{"PATH=/bin"}, NoNewPrivileges: true}
+		proc, err := task.Exec(ctx, "ok-"+strings.ReplaceAll(when, " ", "-"), p, cio.NullIO)
+		if err != nil {
+			t.Errorf("%s: an allowed exec: %v", when, err)
+		} else {
+			proc.Delete(ctx)
+		}
+		if err := escalatingExecRefused(ctx, testNamespace, c.ID()); err != nil {
+			t.Errorf("%s: %v", when, err)
+		}
+	}
+	judged("with the class file intact")
+	if err := os.WriteFile(node, []byte("class_name = \"x\"\nbinary = 1\n[[[\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	judged("with the class file corrupted")
+	c2 := rawContainerOf(t, ctx, shim, nil)
+	if _, err := c2.NewTask(ctx, cio.NullIO); err == nil || !strings.Contains(err.Error(), node) {
+		t.Errorf("a new container with the class file corrupted: %v, want a refusal naming %s", err, node)
+	}
+	if err := os.Remove(node); err != nil {
+		t.Fatal(err)
+	}
+	judged("with the class file deleted")
+}
+
+// mountTmpfs mounts a tmpfs on dir (unmounted at the end) and, unless it is
+// read-only, fills it.
+func mountTmpfs(t *testing.T, dir, opts string) {
+	t.Helper()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", opts, "audit-fault", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs on %s: %v\n%s", dir, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v\n%s", dir, err, out)
+		}
+	})
+	if strings.Contains(opts, "ro") {
+		return
+	}
+	f, err := os.Create(filepath.Join(dir, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			if errors.Is(err, syscall.ENOSPC) {
+				return
+			}
+			t.Fatal(err)
+		}
+	}
+}
