@@ -3,16 +3,20 @@
 package integration
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -36,8 +40,17 @@ func faultShim(t *testing.T, name, runc string, extra ...string) string {
 	}
 	t.Cleanup(func() { os.Remove(shim) })
 	node := filepath.Join(l.ClassDir, bin+".toml")
-	cfg := fmt.Sprintf("class_name = %q\nbinary_name = %q\nroot = %q\ncontainerd_root = %q\nkubelet_root = %q\naudit_log = %q\n%s\n[userns]\nstate_dir = %q\n[policy]\nallowed_log_dirs = [%q]\n",
-		"fault-"+name, runc, l.RuncRoot, l.ContainerdRoot, l.KubeletRoot, l.AuditLog, strings.Join(extra, "\n"), l.UsernsDir, l.FIFODir)
+	// extra lines "policy.KEY = …" go into the [policy] table
+	var top, pol []string
+	for _, e := range extra {
+		if rest, ok := strings.CutPrefix(e, "policy."); ok {
+			pol = append(pol, rest)
+		} else {
+			top = append(top, e)
+		}
+	}
+	cfg := fmt.Sprintf("class_name = %q\nbinary_name = %q\nroot = %q\ncontainerd_root = %q\nkubelet_root = %q\naudit_log = %q\n%s\n[userns]\nstate_dir = %q\n[policy]\nallowed_log_dirs = [%q]\n%s\n",
+		"fault-"+name, runc, l.RuncRoot, l.ContainerdRoot, l.KubeletRoot, l.AuditLog, strings.Join(top, "\n"), l.UsernsDir, l.FIFODir, strings.Join(pol, "\n"))
 	if err := os.WriteFile(node, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -45,23 +58,24 @@ func faultShim(t *testing.T, name, runc string, extra ...string) string {
 	return shim
 }
 
-// gatedRunc is runc that, for `create`, touches DIR/create-started and waits
-// (30 s at most) for DIR/release before it runs: a create in flight.
-func gatedRunc(t *testing.T, dir string) string {
+// gatedRunc is runc that, for subcommand cmd (create, delete, …), writes its
+// PID to DIR/CMD-started and waits (30 s at most) for DIR/release before it
+// runs: a runc command in flight. Once released it never waits again.
+func gatedRunc(t *testing.T, dir, cmd string) string {
 	t.Helper()
 	l := requireLab(t)
-	p := filepath.Join(dir, "runc-gated")
+	p := filepath.Join(dir, "runc-gated-"+cmd)
 	script := fmt.Sprintf(`#!/bin/sh
 for a in "$@"; do
-	if [ "$a" = create ]; then
-		touch %[1]s/create-started
+	if [ "$a" = %[3]s ] && [ ! -e %[1]s/release ]; then
+		echo $$ >%[1]s/%[3]s-started
 		i=0
 		while [ ! -e %[1]s/release ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
 		break
 	fi
 done
 exec %[2]s "$@"
-`, dir, filepath.Join(l.Bin, "runc"))
+`, dir, filepath.Join(l.Bin, "runc"), cmd)
 	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -125,8 +139,9 @@ func processGone(pid int, d time.Duration) bool {
 // after its shim was gone.
 func TestFaultShimKilledDuringCreate(t *testing.T) {
 	ctx := testContext(t)
+	requireLab(t).keepsInventory(t)
 	dir := t.TempDir()
-	shim := faultShim(t, "killcreate", gatedRunc(t, dir))
+	shim := faultShim(t, "killcreate", gatedRunc(t, dir, "create"))
 	c := rawContainerOf(t, ctx, shim, nil)
 	errc := make(chan error, 1)
 	go func() {
@@ -152,12 +167,123 @@ func TestFaultShimKilledDuringCreate(t *testing.T) {
 	time.Sleep(2 * time.Second)
 }
 
+// TestFaultRuncKilledDuringCreate: runc itself dies with SIGKILL in the
+// middle of create — before it runs (the OCI runtime's process killed), and
+// after it made the container's namespaces and cgroup (while it runs a
+// createRuntime hook the class allows, which waits): the client gets an
+// error, and nothing is left once the container is removed (the cgroup, the
+// waiting `runc init` and runc's state included).
+func TestFaultRuncKilledDuringCreate(t *testing.T) {
+	ctx := testContext(t)
+	requireLab(t).keepsInventory(t)
+	l := requireLab(t)
+	t.Run("before it runs", func(t *testing.T) {
+		dir := t.TempDir()
+		shim := faultShim(t, "killrunc", gatedRunc(t, dir, "create"))
+		c := rawContainerOf(t, ctx, shim, nil)
+		killDuringCreate(t, ctx, c, filepath.Join(dir, "create-started"), "")
+	})
+	t.Run("in its createRuntime hook", func(t *testing.T) {
+		dir := t.TempDir()
+		hook := filepath.Join(dir, "hook")
+		// runc runs the hook from `runc create`: its parent is the runc to kill
+		script := fmt.Sprintf("#!/bin/sh\necho $PPID >%[1]s/hook-started\ni=0\nwhile [ ! -e %[1]s/release ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done\n", dir)
+		if err := os.WriteFile(hook, []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		shim := faultShim(t, "killrunchook", filepath.Join(l.Bin, "runc"), fmt.Sprintf("policy.allowed_hooks = [%q]", hook))
+		c := rawContainerOf(t, ctx, shim, nil, func(_ context.Context, _ oci.Client, _ *containers.Container, s *specs.Spec) error {
+			s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: hook, Args: []string{hook}}}}
+			return nil
+		})
+		killDuringCreate(t, ctx, c, filepath.Join(dir, "hook-started"), filepath.Join(dir, "release"))
+	})
+}
+
+// killDuringCreate creates c's task, waits for pidFile, kills that PID with
+// SIGKILL, creates release (if any), and requires the create to fail.
+func killDuringCreate(t *testing.T, ctx context.Context, c containerd.Container, pidFile, release string) {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.NewTask(ctx, cio.NullIO)
+		errc <- err
+	}()
+	waitFile(t, pidFile, 30*time.Second)
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if release != "" {
+		if err := os.WriteFile(release, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case err := <-errc:
+		if err == nil {
+			t.Fatal("the task was created although runc was killed during create")
+		}
+		t.Logf("create failed as it should: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("create hangs 60 s after runc was killed")
+	}
+}
+
+// TestFaultShimKilledDuringDelete: the shim dies with SIGKILL while it runs
+// runc delete for an exited container (held by a gated runc): the delete
+// fails or completes, and the container is then removed with nothing left
+// (containerd's cleanup runs the shim's delete step).
+func TestFaultShimKilledDuringDelete(t *testing.T) {
+	ctx := testContext(t)
+	requireLab(t).keepsInventory(t)
+	dir := t.TempDir()
+	shim := faultShim(t, "killdelete", gatedRunc(t, dir, "delete"))
+	c := rawContainerOf(t, ctx, shim, nil, oci.WithProcessArgs("true"))
+	task, err := c.NewTask(ctx, cio.NullIO)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exit, err := task.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-exit
+	errc := make(chan error, 1)
+	go func() {
+		_, err := task.Delete(ctx)
+		errc <- err
+	}()
+	waitFile(t, filepath.Join(dir, "delete-started"), 30*time.Second)
+	killShim(t, c.ID())
+	if err := os.WriteFile(filepath.Join(dir, "release"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		t.Logf("delete with its shim killed: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("delete hangs 60 s after its shim was killed")
+	}
+}
+
 // TestFaultShimKilledWhileRunning: a running container's shim dies with
 // SIGKILL. containerd reports the task gone (its cleanup runs `shim delete`,
 // which kills what the shim ran), the container's process is gone, and the
 // container is removed cleanly.
 func TestFaultShimKilledWhileRunning(t *testing.T) {
 	ctx := testContext(t)
+	requireLab(t).keepsInventory(t)
 	l := requireLab(t)
 	c := rawContainerOf(t, ctx, runtimeType, classOptions())
 	task, err := c.NewTask(ctx, cio.NullIO)
@@ -199,6 +325,7 @@ func TestFaultShimKilledWhileRunning(t *testing.T) {
 // runc is not there: the client gets the reason, nothing is left.
 func TestFaultRuncFailsOrMissing(t *testing.T) {
 	ctx := testContext(t)
+	requireLab(t).keepsInventory(t)
 	dir := t.TempDir()
 	failing := filepath.Join(dir, "runc-failing")
 	// as runc reports an error: a JSON line in its --log file
@@ -248,6 +375,7 @@ exec %s "$@"
 // failure; an allowed container runs and execs.
 func TestFaultAuditLogUnwritable(t *testing.T) {
 	ctx := testContext(t)
+	requireLab(t).keepsInventory(t)
 	l := requireLab(t)
 	containerdLog := l.envValue(t, "LAB_CONTAINERD_LOG")
 	for _, tc := range []struct {
@@ -336,6 +464,7 @@ func TestFaultAuditLogUnwritable(t *testing.T) {
 // class is refused while the file is broken, naming the file and the line.
 func TestFaultClassFileChangedUnderRunningContainers(t *testing.T) {
 	ctx := testContext(t)
+	requireLab(t).keepsInventory(t)
 	l := requireLab(t)
 	shim := faultShim(t, "classedit", filepath.Join(l.Bin, "runc"))
 	node := filepath.Join(l.ClassDir, filepath.Base(shim)+".toml")

@@ -63,6 +63,12 @@ func (l *lab) inventory() map[string][]string {
 			inv[kind] = append(inv[kind], e.Name())
 		}
 	}
+	if dir := l.env["LAB_SHIM_SOCKET_DIR"]; dir != "" {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			inv["socket"] = append(inv["socket"], e.Name())
+		}
+	}
 	for _, e := range l.usernsEntries() {
 		inv["userns"] = append(inv["userns"], e.Key+" "+e.Range.String())
 	}
@@ -70,6 +76,26 @@ func (l *lab) inventory() map[string][]string {
 		sort.Strings(v)
 	}
 	return inv
+}
+
+// keepsInventory fails the test if, once every cleanup registered after this
+// call has run, the lab holds anything it did not hold before.
+func (l *lab) keepsInventory(t *testing.T) {
+	t.Helper()
+	before := l.inventory()
+	t.Cleanup(func() {
+		var diff []string
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if diff = inventoryDiff(before, l.inventory()); len(diff) == 0 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if len(diff) > 0 {
+			t.Errorf("left behind:\n  %s", strings.Join(diff, "\n  "))
+		}
+	})
 }
 
 // inventoryDiff lists what after holds that before did not.
@@ -125,13 +151,8 @@ func TestLoadMixedCycles(t *testing.T) {
 	n := loadCycles()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(n)*3*time.Second+5*time.Minute)
 	defer cancel()
-	before := l.inventory()
-	// runs last (cleanups run in reverse): after the long-lived pod is removed
-	t.Cleanup(func() {
-		if diff := inventoryDiff(before, l.inventory()); len(diff) > 0 {
-			t.Errorf("left behind by the cycles:\n  %s", strings.Join(diff, "\n  "))
-		}
-	})
+	// checked last (cleanups run in reverse): after the long-lived pod is removed
+	l.keepsInventory(t)
 
 	long := runPod(t, ctx, "hardened")
 	longCtr := long.startContainer(t, ctx, containerCfg("long", nil, nil, nil))

@@ -75,6 +75,9 @@ func (kata) Unsupported(string, bool) error { return nil }
 // README lists Kata's.
 func (kata) Gaps(*specs.Spec) []policy.Violation { return nil }
 
+// FailedCreate: the delegate cleans up after its own failed create.
+func (kata) FailedCreate(*runtimeclass.Class, *specs.Spec) error { return nil }
+
 // ShimEnv is what containerd told the hardened shim about itself (its flags
 // and environment); a delegate is started and cleaned up with the same.
 type ShimEnv struct {

@@ -601,6 +601,10 @@ func containerdDefaultSysctl(k, v string) bool {
 
 // Gaps: what runsc would silently run differently from the spec — sysctls its kernel does not
 // take from the spec, and mount propagation, which its kernel does not do.
+func (runsc) FailedCreate(c *runtimeclass.Class, spec *specs.Spec) error {
+	return removeEmptyCgroup(c, spec)
+}
+
 func (runsc) Gaps(spec *specs.Spec) []policy.Violation {
 	var vs []policy.Violation
 	if spec.Linux != nil {

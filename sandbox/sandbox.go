@@ -36,6 +36,11 @@ type Backend interface {
 	// Gaps lists what of spec the backend would silently run differently from
 	// runc; each is refused (check BackendCheckID) before anything starts.
 	Gaps(spec *specs.Spec) []policy.Violation
+	// FailedCreate removes what a create that failed midway left on the node
+	// for a container of spec: runc killed after it made the container's
+	// cgroup leaves the cgroup, which its own delete (it saved no state)
+	// cannot find.
+	FailedCreate(c *runtimeclass.Class, spec *specs.Spec) error
 }
 
 // BackendCheckID names the refusals of what a class's backend cannot give.
@@ -66,6 +71,10 @@ func (runc) Prepare(*runtimeclass.Class) error { return nil }
 func (runc) Unsupported(string, bool) error { return nil }
 
 func (runc) Gaps(*specs.Spec) []policy.Violation { return nil }
+
+func (runc) FailedCreate(c *runtimeclass.Class, spec *specs.Spec) error {
+	return removeEmptyCgroup(c, spec)
+}
 
 func (runc) AppStats(*runtimeclass.Class, string, string, bool) (any, bool, error) {
 	return nil, false, nil

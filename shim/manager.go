@@ -8,9 +8,16 @@ package shim
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
 
 	bootapi "github.com/containerd/containerd/api/runtime/bootstrap/v1"
 	"github.com/containerd/containerd/api/types"
@@ -173,8 +180,51 @@ func (m *manager) Stop(ctx context.Context, id string) (cshim.StopStatus, error)
 				log.G(ctx).WithError(err).Warn("releasing the pod's user namespace IDs")
 			}
 		}
+		// ... and the socket of a shim that died without removing it
+		if err := removeDeadSocket(bundle); err != nil {
+			log.G(ctx).WithError(err).Warn("removing the dead shim's socket")
+		}
 	}
 	return status, stopErr
+}
+
+// removeDeadSocket removes the shim socket a bundle names (bootstrap.json,
+// containerd 2.3+; address, 2.0–2.2) when nothing serves it any more (a
+// shim killed with SIGKILL leaves it). An app container's bundle names its
+// pod's shim, which may still run: a socket that accepts a connection is
+// left alone.
+func removeDeadSocket(bundle string) error {
+	address, err := cshim.ReadAddress(filepath.Join(bundle, "address"))
+	if err != nil {
+		var b struct {
+			Address string `json:"address"`
+		}
+		data, rerr := os.ReadFile(filepath.Join(bundle, "bootstrap.json"))
+		if rerr != nil || json.Unmarshal(data, &b) != nil || b.Address == "" {
+			return nil // no address: no socket of this bundle's
+		}
+		address = b.Address
+	}
+	path, ok := strings.CutPrefix(address, "unix://")
+	if !ok || !filepath.IsAbs(path) {
+		return nil // abstract or not a unix socket
+	}
+	st, err := os.Lstat(path)
+	if err != nil || st.Mode()&os.ModeSocket == 0 {
+		return nil
+	}
+	conn, err := net.DialTimeout("unix", path, time.Second)
+	if err == nil {
+		conn.Close()
+		return nil // served
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		return nil // not known to be dead
+	}
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return nil
 }
 
 // stopDelegated runs a delegated container's cleanup through its delegate

@@ -167,6 +167,11 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	resp, err := task.Create(ctx, r)
 	if err != nil {
 		s.releaseUserns(ctx, class, uns)
+		if backend, berr := sandbox.For(class); berr == nil {
+			if cerr := backend.FailedCreate(class, spec); cerr != nil {
+				log.G(ctx).WithError(cerr).Warn("cleaning up after the failed create")
+			}
+		}
 		return nil, err
 	}
 	st := &containerState{class: class, subject: d.record.Subject, spec: spec, process: &process, stateDir: runtimeclass.StateDir(r.Bundle), bundle: r.Bundle, userns: uns}
