@@ -97,6 +97,20 @@ func waitFile(t *testing.T, path string, d time.Duration) {
 	}
 }
 
+// settled waits (60 s at most) for the result of an operation whose shim or
+// runc was killed under it: it must end, not hang.
+func settled(t *testing.T, errc <-chan error, what string) error {
+	t.Helper()
+	select {
+	case err := <-errc:
+		t.Logf("%s: %v", what, err)
+		return err
+	case <-time.After(60 * time.Second):
+		t.Fatalf("%s hangs 60 s after the kill", what)
+		return nil
+	}
+}
+
 // killShim kills the one shim process serving id with SIGKILL and waits for it to go.
 func killShim(t *testing.T, id string) {
 	t.Helper()
@@ -153,14 +167,8 @@ func TestFaultShimKilledDuringCreate(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "release"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-errc:
-		if err == nil {
-			t.Fatal("the task was created although its shim was killed during create")
-		}
-		t.Logf("create failed as it should: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("create hangs 60 s after its shim was killed")
+	if settled(t, errc, "create with its shim killed") == nil {
+		t.Fatal("the task was created although its shim was killed during create")
 	}
 	// the released runc create may finish after containerd cleaned up: give it its time,
 	// then the cleanup must still leave nothing
@@ -226,14 +234,8 @@ func killDuringCreate(t *testing.T, ctx context.Context, c containerd.Container,
 			t.Fatal(err)
 		}
 	}
-	select {
-	case err := <-errc:
-		if err == nil {
-			t.Fatal("the task was created although runc was killed during create")
-		}
-		t.Logf("create failed as it should: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("create hangs 60 s after runc was killed")
+	if settled(t, errc, "create with runc killed") == nil {
+		t.Fatal("the task was created although runc was killed during create")
 	}
 }
 
@@ -269,12 +271,7 @@ func TestFaultShimKilledDuringDelete(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "release"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-errc:
-		t.Logf("delete with its shim killed: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("delete hangs 60 s after its shim was killed")
-	}
+	settled(t, errc, "delete with its shim killed")
 }
 
 // TestFaultShimKilledWhileRunning: a running container's shim dies with

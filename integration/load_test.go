@@ -274,7 +274,9 @@ func TestLoadMixedCycles(t *testing.T) {
 	for _, f := range failures {
 		t.Error(f)
 	}
-	if fds1 > fds0+2 {
+	// a leak per cycle would show as one descriptor per cycle; ±4 is containerd's
+	// connections coming and going
+	if fds1 > fds0+4 {
 		t.Errorf("the long-lived shim's open descriptors grew from %d to %d", fds0, fds1)
 	}
 	if pss1 > pss0+pss0/4+2048 {

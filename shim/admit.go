@@ -217,14 +217,15 @@ func record(ctx context.Context, class *runtimeclass.Class, d *decision, toLog b
 // Without the FIFO (a client that made none) the logger is unchanged. The
 // returned func closes it.
 func startLog(ctx context.Context, bundle string) (context.Context, func()) {
-	path := filepath.Join(bundle, "log")
-	st, err := os.Lstat(path)
-	if err != nil || st.Mode()&os.ModeNamedPipe == 0 {
+	// O_NONBLOCK: never wait for a reader (a full pipe loses the line, not
+	// the decision); O_NOFOLLOW and the check after opening: only the FIFO
+	// itself is written, never a file a link points at
+	f, err := os.OpenFile(filepath.Join(bundle, "log"), os.O_WRONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
+	if err != nil {
 		return ctx, func() {}
 	}
-	// O_NONBLOCK: never wait for a reader; a full pipe loses the line, not the decision
-	f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
+	if st, err := f.Stat(); err != nil || st.Mode()&os.ModeNamedPipe == 0 {
+		f.Close()
 		return ctx, func() {}
 	}
 	l := logrus.New()

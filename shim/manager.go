@@ -188,6 +188,25 @@ func (m *manager) Stop(ctx context.Context, id string) (cshim.StopStatus, error)
 	return status, stopErr
 }
 
+// shimSocketPath: a shim socket as containerd's shim library names it, in a
+// socket directory ".../s" and named by a SHA-256 in hex; nothing else is
+// ever removed, whatever a bundle file says.
+func shimSocketPath(path string) bool {
+	if filepath.Clean(path) != path || filepath.Base(filepath.Dir(path)) != "s" {
+		return false
+	}
+	name := filepath.Base(path)
+	if len(name) != 64 {
+		return false
+	}
+	for _, c := range name {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // removeDeadSocket removes the shim socket a bundle names (bootstrap.json,
 // containerd 2.3+; address, 2.0–2.2) when nothing serves it any more (a
 // shim killed with SIGKILL leaves it). An app container's bundle names its
@@ -206,8 +225,8 @@ func removeDeadSocket(bundle string) error {
 		address = b.Address
 	}
 	path, ok := strings.CutPrefix(address, "unix://")
-	if !ok || !filepath.IsAbs(path) {
-		return nil // abstract or not a unix socket
+	if !ok || !filepath.IsAbs(path) || !shimSocketPath(path) {
+		return nil // abstract, not a unix socket, or not a shim's
 	}
 	st, err := os.Lstat(path)
 	if err != nil || st.Mode()&os.ModeSocket == 0 {
