@@ -38,14 +38,18 @@ type decision struct {
 	refused bool
 	// in is the evaluation's input (spec evaluations only).
 	in *policy.Input
+	// auditErr is why the node audit log did not take the record (set by record).
+	auditErr error
 }
 
-// err returns the refusal error, or nil when the request is allowed.
+// err returns the refusal error, or nil when the request is allowed. A
+// refusal the audit log did not take says so: the client learns that the
+// node kept no record of it.
 func (d *decision) err() error {
 	if !d.refused {
 		return nil
 	}
-	return &refusal{msg: d.record.Message}
+	return auditFailed(&refusal{msg: d.record.Message}, d.auditErr)
 }
 
 // newDecision builds the decision for violations found by one evaluation.
@@ -175,14 +179,14 @@ func checkSpec(class *runtimeclass.Class, r request) (*policy.Input, []policy.Vi
 // class's audit_log_* keys) and, when toLog or when the audit log fails, to
 // the shim's log: no decision goes unrecorded. A failing audit log (including
 // one not written because its disk is nearly full) is reported in the shim's
-// log with the decision, and returned; it does not change the decision.
-func record(ctx context.Context, class *runtimeclass.Class, d *decision, toLog bool) error {
-	var auditErr error
+// log with the decision, and kept in it (d.err reports it with a refusal); it
+// does not change the decision.
+func record(ctx context.Context, class *runtimeclass.Class, d *decision, toLog bool) {
 	if class.AuditLog != "-" {
-		auditErr = audit.AppendWith(class.AuditLog, class.AuditOptions(), &d.record)
+		d.auditErr = audit.AppendWith(class.AuditLog, class.AuditOptions(), &d.record)
 	}
-	if !toLog && auditErr == nil {
-		return nil
+	if !toLog && d.auditErr == nil {
+		return
 	}
 	// The shim's log gets the same capped record as the audit log.
 	r := audit.Cap(&d.record)
@@ -199,8 +203,8 @@ func record(ctx context.Context, class *runtimeclass.Class, d *decision, toLog b
 	if r.Truncated != nil {
 		entry = entry.WithField("truncated", *r.Truncated)
 	}
-	if auditErr != nil {
-		entry.WithError(auditErr).Error("writing the audit log failed")
+	if d.auditErr != nil {
+		entry.WithError(d.auditErr).Error("writing the audit log failed")
 	}
 	switch r.Decision {
 	case audit.Allowed:
@@ -208,7 +212,6 @@ func record(ctx context.Context, class *runtimeclass.Class, d *decision, toLog b
 	default:
 		entry.WithField("violations", r.Violations).Warn(r.Message)
 	}
-	return auditErr
 }
 
 // startLog points ctx's logger at the shim log of the start step: the
@@ -234,8 +237,7 @@ func startLog(ctx context.Context, bundle string) (context.Context, func()) {
 	return log.WithLogger(ctx, logrus.NewEntry(l).WithFields(log.G(ctx).Data)), func() { f.Close() }
 }
 
-// auditFailed adds an audit log failure to a refusal's error: the client
-// learns that the node kept no record of it.
+// auditFailed adds an audit log failure to a refusal's error.
 func auditFailed(err, auditErr error) error {
 	if auditErr == nil {
 		return err

@@ -109,7 +109,8 @@ func (m *manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (*
 	if d := newDecision(ctx, audit.EventStart, class, id, "", spec, in.Subject(), vs, nil); d.refused {
 		lctx, closeLog := startLog(ctx, bundle)
 		defer closeLog()
-		return nil, auditFailed(d.err(), record(lctx, class, d, true))
+		record(lctx, class, d, true)
+		return nil, d.err()
 	}
 	if err := class.Save(bundle); err != nil {
 		return nil, err
@@ -134,7 +135,8 @@ func (m *manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (*
 		d.record.Message = err.Error()
 		lctx, closeLog := startLog(ctx, bundle)
 		defer closeLog()
-		return nil, auditFailed(err, record(lctx, class, d, true))
+		record(lctx, class, d, true)
+		return nil, auditFailed(err, d.auditErr)
 	}
 	return res, nil
 }

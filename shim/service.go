@@ -147,10 +147,10 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	if !d.refused && class.Runtime == runtimeclass.BackendRunsc {
 		d.record.Changes = append(d.record.Changes, harden.UnjoinUserNamespace(spec)...)
 	}
-	auditErr := record(ctx, class, d, true)
+	record(ctx, class, d, true)
 	if err := d.err(); err != nil {
 		s.releaseUserns(ctx, class, uns)
-		return nil, errgrpc.ToGRPC(auditFailed(err, auditErr))
+		return nil, errgrpc.ToGRPC(err)
 	}
 	if len(d.record.Changes) > 0 && class.PolicyMode() == policy.ModeEnforce {
 		if err := writeBundleSpec(r.Bundle, spec); err != nil {
@@ -340,9 +340,9 @@ func (s *service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*emp
 		r.Spec.Value = b
 	}
 	d := newDecision(ctx, audit.EventExec, st.class, r.ID, r.ExecID, st.spec, fmt.Sprintf("exec %q in %s", r.ExecID, st.subject), vs, compactExecChanges(changes, &p, st.spec))
-	auditErr := record(ctx, st.class, d, true)
+	record(ctx, st.class, d, true)
 	if err := d.err(); err != nil {
-		return nil, errgrpc.ToGRPC(auditFailed(err, auditErr))
+		return nil, errgrpc.ToGRPC(err)
 	}
 	return s.taskFor(r.ID).Exec(ctx, r)
 }
@@ -360,9 +360,9 @@ func (s *service) Update(ctx context.Context, r *taskAPI.UpdateTaskRequest) (*em
 		}
 		vs := policy.EvaluateUpdate(st.resources, &res)
 		d := newDecision(ctx, audit.EventUpdate, st.class, r.ID, "", st.spec, st.subject, vs, nil)
-		auditErr := record(ctx, st.class, d, len(vs) > 0)
+		record(ctx, st.class, d, len(vs) > 0)
 		if err := d.err(); err != nil {
-			return nil, errgrpc.ToGRPC(auditFailed(err, auditErr))
+			return nil, errgrpc.ToGRPC(err)
 		}
 	}
 	return s.taskFor(r.ID).Update(ctx, r)
@@ -377,9 +377,9 @@ func (s *service) Checkpoint(ctx context.Context, r *taskAPI.CheckpointTaskReque
 		return nil, err
 	}
 	d := newDecision(ctx, audit.EventCheckpoint, st.class, r.ID, "", st.spec, st.subject, []policy.Violation{restoreRefusal([]string{r.Path})}, nil)
-	auditErr := record(ctx, st.class, d, true)
+	record(ctx, st.class, d, true)
 	if err := d.err(); err != nil {
-		return nil, errgrpc.ToGRPC(auditFailed(err, auditErr))
+		return nil, errgrpc.ToGRPC(err)
 	}
 	return s.taskFor(r.ID).Checkpoint(ctx, r)
 }
