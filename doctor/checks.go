@@ -3,7 +3,6 @@
 package doctor
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -27,10 +26,9 @@ import (
 var (
 	// procDir is where the kernel's settings are read (/proc).
 	procDir = "/proc"
-	// idMappable, runcIDMap and usernsCreatable are the sandbox package's
-	// probes (uncached: the doctor reports the node as it is now).
+	// idMappable and usernsCreatable are the sandbox package's probes
+	// (uncached: the doctor reports the node as it is now).
 	idMappable      = func(path string) error { return sandbox.IDMappable(path, "") }
-	runcIDMap       = sandbox.RuncIDMap
 	usernsCreatable = sandbox.UsernsCreatable
 	// mountSetattr reports whether the kernel has mount_setattr(2).
 	mountSetattr = func() error {
@@ -94,11 +92,6 @@ func usernsConsequence(c *runtimeclass.Class) string {
 	return fmt.Sprintf("pods run without a user namespace of their own (user_namespace = %q, mode %s)", c.UsernsMode(), c.Mode)
 }
 
-// runcFeatures is what the doctor reads of `runc features`.
-type runcFeatures struct {
-	MountOptions []string `json:"mountOptions"`
-}
-
 // checkOCIRuntime checks a runc class's OCI runtime: present, its version,
 // idmapped mounts (user namespaces) and recursive read-only mounts.
 func checkOCIRuntime(c *runtimeclass.Class, where string) Check {
@@ -117,18 +110,17 @@ func checkOCIRuntime(c *runtimeclass.Class, where string) Check {
 	}
 	f.ok("%s: %s", path, version)
 
-	out, ferr := run(path, "features")
-	var feats runcFeatures
-	if ferr == nil {
-		if err := json.Unmarshal(out, &feats); err != nil {
-			ferr = fmt.Errorf("unreadable `%s features`: %v", path, err)
-		}
-	}
+	// one `runc features` for both questions
+	feats, ferr := sandbox.RuncFeatures(path)
 	// idmapped mounts: what the shim asks before giving a pod a user
 	// namespace of its own
+	idmapErr := ferr
+	if ferr == nil {
+		idmapErr = sandbox.IDMapError(path, feats)
+	}
 	if c.UsernsMode() == runtimeclass.UsernsOff {
 		f.ok("idmapped mounts not needed (user_namespace = \"off\")")
-	} else if err := runcIDMap(path); err != nil {
+	} else if err := idmapErr; err != nil {
 		f.bad(usernsStatus(c), fmt.Sprintf("%v: %s", err, usernsConsequence(c)),
 			fmt.Sprintf("install runc 1.2 or newer (idmapped mounts), or set user_namespace = \"off\" in %s", where))
 	} else {

@@ -21,6 +21,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/shim"
 )
 
 // TestedContainerd lists the containerd releases this shim is tested with,
@@ -161,10 +163,10 @@ func checkContainerdVersion(address, name, bin string) Check {
 	case !ok:
 		c.Status = Warn
 		c.Detail = fmt.Sprintf("%q (%s): not a version the doctor can read; this shim is tested with containerd %s", v, from, tested)
-		c.Fix = "check that containerd is 2.0 or newer (`containerd --version`)"
+		c.Fix = fmt.Sprintf("check that containerd is %s or newer (`containerd --version`)", shim.MinContainerd)
 	case major < 2:
 		c.Status = Fail
-		c.Detail = fmt.Sprintf("%s (%s): this shim needs containerd 2.0 or newer (tested with %s)", version, from, tested)
+		c.Detail = fmt.Sprintf("%s (%s): this shim needs containerd %s or newer (tested with %s)", version, from, shim.MinContainerd, tested)
 		c.Fix = fmt.Sprintf("upgrade containerd to 2.x (tested: %s), with a version 2 or 3 config", tested)
 	case major > lastMajor || (major == lastMajor && minor > lastMinor):
 		c.Status = Warn

@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/runtimeclass"
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/shim"
 )
 
 // Exit codes of the doctor command.
@@ -27,10 +28,10 @@ const (
 )
 
 // RuntimeType is the runtime type containerd runs this shim for.
-const RuntimeType = "io.containerd.hardened.v2"
+const RuntimeType = shim.RuntimeName
 
 // ShimBinary is the binary name containerd looks up for RuntimeType.
-const ShimBinary = "containerd-shim-hardened-v2"
+const ShimBinary = runtimeclass.ShimBinary
 
 // Status of one check.
 type Status string

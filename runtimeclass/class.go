@@ -63,6 +63,10 @@ const (
 	DefaultNodeConfigDir = "/etc/containerd"
 )
 
+// ShimBinary is the binary name containerd looks up for the hardened runtime
+// type (io.containerd.hardened.v2).
+const ShimBinary = "containerd-shim-hardened-v2"
+
 // NodeConfigPath returns the node class file for a shim invoked as argv0.
 func NodeConfigPath(argv0 string) string {
 	dir := os.Getenv(NodeConfigDirEnv)
@@ -71,7 +75,7 @@ func NodeConfigPath(argv0 string) string {
 	}
 	name := filepath.Base(argv0)
 	if name == "" || name == "." || name == "/" {
-		name = "containerd-shim-hardened-v2"
+		name = ShimBinary
 	}
 	return filepath.Join(dir, name+".toml")
 }

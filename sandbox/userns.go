@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/opencontainers/runtime-spec/specs-go/features"
 	"golang.org/x/sys/unix"
 
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/runtimeclass"
@@ -139,10 +140,31 @@ func cachedProbe(cacheDir, key string, probe func() error, keep func(error) bool
 	return err
 }
 
-// RuncIDMap asks the OCI runtime at path whether it idmaps mounts (nil) or
-// says why not: the question UserNamespaces asks for a runc class, unanswered
-// by any cache (the doctor command reports it as it is now).
-func RuncIDMap(path string) error { return runcIDMap(path) }
+// RuncFeatures runs `path features` (runc ≥ 1.2): the OCI runtime's
+// features, or why it cannot tell them.
+func RuncFeatures(path string) (*features.Features, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, path, "features").Output()
+	if err != nil {
+		return nil, fmt.Errorf("OCI runtime %s cannot report its features (`%s features`: %v): it is too old for idmapped mounts (runc ≥ 1.2 needed)", path, path, err)
+	}
+	var f features.Features
+	if err := json.Unmarshal(out, &f); err != nil {
+		return nil, fmt.Errorf("OCI runtime %s: unreadable features: %v", path, err)
+	}
+	return &f, nil
+}
+
+// IDMapError says why the OCI runtime at path, with features f, cannot
+// idmap mounts, or returns nil.
+func IDMapError(path string, f *features.Features) error {
+	if f.Linux == nil || f.Linux.MountExtensions == nil || f.Linux.MountExtensions.IDMap == nil ||
+		f.Linux.MountExtensions.IDMap.Enabled == nil || !*f.Linux.MountExtensions.IDMap.Enabled {
+		return fmt.Errorf("OCI runtime %s does not support idmapped mounts (`runc features`: linux.mountExtensions.idmap.enabled is not true)", path)
+	}
+	return nil
+}
 
 // UsernsCreatable reports whether this process can create a user namespace
 // (nil) or why not, with the probe idmapped mounts are probed with.
@@ -157,28 +179,11 @@ func UsernsCreatable() error {
 
 // runcIDMap asks runc whether it idmaps mounts (runc ≥ 1.2 built with it).
 func runcIDMap(path string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, path, "features").Output()
+	f, err := RuncFeatures(path)
 	if err != nil {
-		err = fmt.Errorf("OCI runtime %s cannot report its features (`%s features`: %v): it is too old for idmapped mounts (runc ≥ 1.2 needed)", path, path, err)
-	} else {
-		var f struct {
-			Linux struct {
-				MountExtensions struct {
-					IDMap struct {
-						Enabled *bool `json:"enabled"`
-					} `json:"idmap"`
-				} `json:"mountExtensions"`
-			} `json:"linux"`
-		}
-		if jerr := json.Unmarshal(out, &f); jerr != nil {
-			err = fmt.Errorf("OCI runtime %s: unreadable features: %v", path, jerr)
-		} else if e := f.Linux.MountExtensions.IDMap.Enabled; e == nil || !*e {
-			err = fmt.Errorf("OCI runtime %s does not support idmapped mounts (`runc features`: linux.mountExtensions.idmap.enabled is not true)", path)
-		}
+		return err
 	}
-	return err
+	return IDMapError(path, f)
 }
 
 func probeIDMap(dir string) error {
