@@ -23,6 +23,9 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/typeurl/v2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/opencontainers/runtime-spec/specs-go/features"
+
+	"github.com/hardened-runtime/containerd-shim-hardened-v2/sandbox"
 )
 
 // The compatibility tests: what must hold under every containerd the shim
@@ -89,16 +92,7 @@ func TestCompatRuntimeInfo(t *testing.T) {
 			var info struct {
 				Name     string
 				Options  json.RawMessage
-				Features struct {
-					MountOptions []string `json:"mountOptions"`
-					Linux        struct {
-						MountExtensions struct {
-							IDMap struct {
-								Enabled *bool `json:"enabled"`
-							} `json:"idmap"`
-						} `json:"mountExtensions"`
-					} `json:"linux"`
-				}
+				Features features.Features
 			}
 			if err := json.Unmarshal([]byte(out), &info); err != nil {
 				t.Fatalf("%v: %s", err, out)
@@ -109,8 +103,8 @@ func TestCompatRuntimeInfo(t *testing.T) {
 			if !strings.Contains(strings.Join(info.Features.MountOptions, " "), "rro") {
 				t.Errorf("features lack the rro mount option: %v", info.Features.MountOptions)
 			}
-			if e := info.Features.Linux.MountExtensions.IDMap.Enabled; e == nil || !*e {
-				t.Errorf("features do not report idmapped mounts: %s", out)
+			if err := sandbox.IDMapError(l.ShimPath, &info.Features); err != nil {
+				t.Errorf("%v: %s", err, out)
 			}
 			if !strings.Contains(string(info.Options), tc.options) {
 				t.Errorf("options reported as %s, want them as sent (%s)", info.Options, tc.options)
@@ -164,7 +158,6 @@ func TestCompatPodExecAndRefusals(t *testing.T) {
 func TestCompatLiveUpgrade(t *testing.T) {
 	ctx := testContext(t)
 	l := requireLab(t)
-	restart := strings.Fields(l.envValue(t, "LAB_RESTART_CONTAINERD"))
 	next := l.envValue(t, "LAB_SHIM_NEXT")
 	oldVersion, newVersion := shimVersion(t, l.ShimPath), shimVersion(t, next)
 	if oldVersion == newVersion {
@@ -188,18 +181,7 @@ func TestCompatLiveUpgrade(t *testing.T) {
 	t.Cleanup(func() { installOver(t, saved, l.ShimPath) })
 	l.exec(t, ctx, old, "true")
 
-	cmd := exec.CommandContext(ctx, restart[0], restart[1:]...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("restarting containerd: %v\n%s", err, out)
-	}
-	waitCRI(t, ctx)
-	// the Go client's connection went down with containerd: it reconnects, and the
-	// task's exit is waited for again
-	waitClient(t, ctx)
-	var err error
-	if tt.exit, err = tt.task.Wait(ctx); err != nil {
-		t.Fatal(err)
-	}
+	restartContainerd(t, ctx, "LAB_RESTART_CONTAINERD", tt)
 
 	for id, pids := range oldShims {
 		if now := l.shimProcessesFor(id); !reflect.DeepEqual(now, pids) {
@@ -273,21 +255,12 @@ func runtimeInfoWithRuncOptions(t *testing.T, ctx context.Context, opts *runcopt
 func TestCompatContainerdKilled(t *testing.T) {
 	ctx := testContext(t)
 	l := requireLab(t)
-	restart := strings.Fields(l.envValue(t, "LAB_KILL_RESTART_CONTAINERD"))
 	pod := runPod(t, ctx, "hardened")
 	id := pod.startContainer(t, ctx, containerCfg("app", nil, nil, nil))
 	tt := newTask(t, ctx, nil, "sleep", "600")
 	tt.start(t, ctx)
 	shims := map[string][]int{pod.id: l.shimProcessesFor(pod.id), tt.id: l.shimProcessesFor(tt.id)}
-	if out, err := exec.CommandContext(ctx, restart[0], restart[1:]...).CombinedOutput(); err != nil {
-		t.Fatalf("killing and restarting containerd: %v\n%s", err, out)
-	}
-	waitCRI(t, ctx)
-	waitClient(t, ctx)
-	var err error
-	if tt.exit, err = tt.task.Wait(ctx); err != nil {
-		t.Fatal(err)
-	}
+	restartContainerd(t, ctx, "LAB_KILL_RESTART_CONTAINERD", tt)
 	for owner, pids := range shims {
 		if now := l.shimProcessesFor(owner); len(pids) != 1 || !reflect.DeepEqual(now, pids) {
 			t.Errorf("shim processes of %s after containerd's crash: %v, before %v", owner, now, pids)
@@ -349,6 +322,24 @@ func installOver(t *testing.T, from, to string) {
 	tmp := to + ".new"
 	copyFile(t, from, tmp)
 	if err := os.Rename(tmp, to); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// restartContainerd runs the lab.env command envKey (compat.sh restart, with
+// or without --kill), waits for the CRI and the Go client to reach the new
+// containerd, and waits for tt's exit again (the old wait went down with
+// the connection).
+func restartContainerd(t *testing.T, ctx context.Context, envKey string, tt *testTask) {
+	t.Helper()
+	restart := strings.Fields(requireLab(t).envValue(t, envKey))
+	if out, err := exec.CommandContext(ctx, restart[0], restart[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(restart, " "), err, out)
+	}
+	waitCRI(t, ctx)
+	waitClient(t, ctx)
+	var err error
+	if tt.exit, err = tt.task.Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -27,37 +27,6 @@ import (
 // processes, mounts, cgroups, bundles, runc state, ID ranges: the cleanup of
 // rawContainerOf checks them by listing), and containerd's view matches.
 
-// faultShim gives the lab's shim a binary name of its own (a symlink) with a
-// node class file: the lab's class paths, the runc binary given, and extra
-// lines. It returns the shim's path (a runtime for rawContainerOf).
-func faultShim(t *testing.T, name, runc string, extra ...string) string {
-	t.Helper()
-	l := requireLab(t)
-	bin := "containerd-shim-hardened" + name + "-v2"
-	shim := filepath.Join(l.Bin, bin)
-	if err := os.Symlink("containerd-shim-hardened-v2", shim); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.Remove(shim) })
-	node := filepath.Join(l.ClassDir, bin+".toml")
-	// extra lines "policy.KEY = …" go into the [policy] table
-	var top, pol []string
-	for _, e := range extra {
-		if rest, ok := strings.CutPrefix(e, "policy."); ok {
-			pol = append(pol, rest)
-		} else {
-			top = append(top, e)
-		}
-	}
-	cfg := fmt.Sprintf("class_name = %q\nbinary_name = %q\nroot = %q\ncontainerd_root = %q\nkubelet_root = %q\naudit_log = %q\n%s\n[userns]\nstate_dir = %q\n[policy]\nallowed_log_dirs = [%q]\n%s\n",
-		"fault-"+name, runc, l.RuncRoot, l.ContainerdRoot, l.KubeletRoot, l.AuditLog, strings.Join(top, "\n"), l.UsernsDir, l.FIFODir, strings.Join(pol, "\n"))
-	if err := os.WriteFile(node, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.Remove(node) })
-	return shim
-}
-
 // gatedRunc is runc that, for subcommand cmd (create, delete, …), writes its
 // PID to DIR/CMD-started and waits (30 s at most) for DIR/release before it
 // runs: a runc command in flight. Once released it never waits again.
@@ -80,6 +49,23 @@ exec %[2]s "$@"
 		t.Fatal(err)
 	}
 	return p
+}
+
+// startTask creates and starts c's task (no stdio) and returns it with its exit.
+func startTask(t *testing.T, ctx context.Context, c containerd.Container) (containerd.Task, <-chan containerd.ExitStatus) {
+	t.Helper()
+	task, err := c.NewTask(ctx, cio.NullIO)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exit, err := task.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return task, exit
 }
 
 // waitFile waits (bounded) for path to exist.
@@ -155,7 +141,7 @@ func TestFaultShimKilledDuringCreate(t *testing.T) {
 	ctx := testContext(t)
 	requireLab(t).keepsInventory(t)
 	dir := t.TempDir()
-	shim := faultShim(t, "killcreate", gatedRunc(t, dir, "create"))
+	shim := classShim(t, "killcreate", gatedRunc(t, dir, "create"))
 	c := rawContainerOf(t, ctx, shim, nil)
 	errc := make(chan error, 1)
 	go func() {
@@ -187,7 +173,7 @@ func TestFaultRuncKilledDuringCreate(t *testing.T) {
 	l := requireLab(t)
 	t.Run("before it runs", func(t *testing.T) {
 		dir := t.TempDir()
-		shim := faultShim(t, "killrunc", gatedRunc(t, dir, "create"))
+		shim := classShim(t, "killrunc", gatedRunc(t, dir, "create"))
 		c := rawContainerOf(t, ctx, shim, nil)
 		killDuringCreate(t, ctx, c, filepath.Join(dir, "create-started"), "")
 	})
@@ -199,7 +185,7 @@ func TestFaultRuncKilledDuringCreate(t *testing.T) {
 		if err := os.WriteFile(hook, []byte(script), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		shim := faultShim(t, "killrunchook", filepath.Join(l.Bin, "runc"), fmt.Sprintf("policy.allowed_hooks = [%q]", hook))
+		shim := classShim(t, "killrunchook", filepath.Join(l.Bin, "runc"), fmt.Sprintf("policy.allowed_hooks = [%q]", hook))
 		c := rawContainerOf(t, ctx, shim, nil, func(_ context.Context, _ oci.Client, _ *containers.Container, s *specs.Spec) error {
 			s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: hook, Args: []string{hook}}}}
 			return nil
@@ -247,19 +233,9 @@ func TestFaultShimKilledDuringDelete(t *testing.T) {
 	ctx := testContext(t)
 	requireLab(t).keepsInventory(t)
 	dir := t.TempDir()
-	shim := faultShim(t, "killdelete", gatedRunc(t, dir, "delete"))
+	shim := classShim(t, "killdelete", gatedRunc(t, dir, "delete"))
 	c := rawContainerOf(t, ctx, shim, nil, oci.WithProcessArgs("true"))
-	task, err := c.NewTask(ctx, cio.NullIO)
-	if err != nil {
-		t.Fatal(err)
-	}
-	exit, err := task.Wait(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := task.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	task, exit := startTask(t, ctx, c)
 	<-exit
 	errc := make(chan error, 1)
 	go func() {
@@ -283,17 +259,7 @@ func TestFaultShimKilledWhileRunning(t *testing.T) {
 	requireLab(t).keepsInventory(t)
 	l := requireLab(t)
 	c := rawContainerOf(t, ctx, runtimeType, classOptions())
-	task, err := c.NewTask(ctx, cio.NullIO)
-	if err != nil {
-		t.Fatal(err)
-	}
-	exit, err := task.Wait(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := task.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	task, exit := startTask(t, ctx, c)
 	pid := int(task.Pid())
 	killShim(t, c.ID())
 	select {
@@ -350,7 +316,7 @@ exec %s "$@"
 		{"missing", filepath.Join(dir, "no-such-runc"), []string{filepath.Join(dir, "no-such-runc")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			shim := faultShim(t, "runc"+tc.name, tc.runc)
+			shim := classShim(t, "runc"+tc.name, tc.runc)
 			c := rawContainerOf(t, ctx, shim, nil)
 			_, err := c.NewTask(ctx, cio.NullIO)
 			if err == nil {
@@ -398,24 +364,11 @@ func TestFaultAuditLogUnwritable(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.setup(t, dir)
-			shim := faultShim(t, "audit"+strings.ReplaceAll(tc.name, "-", ""), filepath.Join(l.Bin, "runc"))
-			// the class's audit log is in dir (the node class file's audit_log)
-			node := filepath.Join(l.ClassDir, filepath.Base(shim)+".toml")
-			b, err := os.ReadFile(node)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(node, []byte(strings.Replace(string(b), fmt.Sprintf("audit_log = %q", l.AuditLog), fmt.Sprintf("audit_log = %q", filepath.Join(dir, "audit.log")), 1)), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			// the class's audit log is in dir
+			shim := classShim(t, "audit"+strings.ReplaceAll(tc.name, "-", ""), filepath.Join(l.Bin, "runc"),
+				fmt.Sprintf("audit_log = %q", filepath.Join(dir, "audit.log")))
 			ok := rawContainerOf(t, ctx, shim, nil)
-			task, err := ok.NewTask(ctx, cio.NullIO)
-			if err != nil {
-				t.Fatalf("an allowed container with its audit log %s: %v", tc.name, err)
-			}
-			if err := task.Start(ctx); err != nil {
-				t.Fatal(err)
-			}
+			task, _ := startTask(t, ctx, ok)
 			if tc.during != nil {
 				tc.during(t, dir)
 			}
@@ -463,16 +416,10 @@ func TestFaultClassFileChangedUnderRunningContainers(t *testing.T) {
 	ctx := testContext(t)
 	requireLab(t).keepsInventory(t)
 	l := requireLab(t)
-	shim := faultShim(t, "classedit", filepath.Join(l.Bin, "runc"))
+	shim := classShim(t, "classedit", filepath.Join(l.Bin, "runc"))
 	node := filepath.Join(l.ClassDir, filepath.Base(shim)+".toml")
 	c := rawContainerOf(t, ctx, shim, nil)
-	task, err := c.NewTask(ctx, cio.NullIO)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := task.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	task, _ := startTask(t, ctx, c)
 	judged := func(when string) {
 		t.Helper()
 		p := &specs.Process{Args: []string{"true"}, Cwd: "/", Env: []string{"PATH=/bin"}, NoNewPrivileges: true}

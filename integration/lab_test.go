@@ -181,3 +181,49 @@ func (l *lab) envValue(t *testing.T, key string) string {
 	}
 	return v
 }
+
+// classShim gives the lab's shim a binary name of its own (a symlink in the
+// lab's bin, containerd-shim-hardened<name>-v2) with a node class file: the
+// lab's class paths, the runc binary given, and extra lines ("KEY = …" at the
+// top, replacing the lab's value of KEY; "policy.KEY = …" in [policy]). It
+// returns the shim's path, a runtime for rawContainerOf; both files go at the
+// end of the test.
+func classShim(t *testing.T, name, runc string, extra ...string) string {
+	t.Helper()
+	l := requireLab(t)
+	bin := "containerd-shim-hardened" + name + "-v2"
+	shim := filepath.Join(l.Bin, bin)
+	if err := os.Symlink("containerd-shim-hardened-v2", shim); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(shim) })
+	top := map[string]string{
+		"class_name": fmt.Sprintf("%q", "class-"+name), "binary_name": fmt.Sprintf("%q", runc), "root": fmt.Sprintf("%q", l.RuncRoot),
+		"containerd_root": fmt.Sprintf("%q", l.ContainerdRoot), "kubelet_root": fmt.Sprintf("%q", l.KubeletRoot), "audit_log": fmt.Sprintf("%q", l.AuditLog),
+	}
+	order := []string{"class_name", "binary_name", "root", "containerd_root", "kubelet_root", "audit_log"}
+	var pol []string
+	for _, e := range extra {
+		if rest, ok := strings.CutPrefix(e, "policy."); ok {
+			pol = append(pol, rest)
+			continue
+		}
+		k, v, _ := strings.Cut(e, "=")
+		k = strings.TrimSpace(k)
+		if _, ok := top[k]; !ok {
+			order = append(order, k)
+		}
+		top[k] = strings.TrimSpace(v)
+	}
+	var b strings.Builder
+	for _, k := range order {
+		fmt.Fprintf(&b, "%s = %s\n", k, top[k])
+	}
+	fmt.Fprintf(&b, "[userns]\nstate_dir = %q\n[policy]\nallowed_log_dirs = [%q]\n%s\n", l.UsernsDir, l.FIFODir, strings.Join(pol, "\n"))
+	node := filepath.Join(l.ClassDir, bin+".toml")
+	if err := os.WriteFile(node, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(node) })
+	return shim
+}

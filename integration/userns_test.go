@@ -476,19 +476,7 @@ func TestUserNamespaceUnsupported(t *testing.T) {
 	}
 	for _, mode := range []string{"required", "if-supported"} {
 		t.Run(mode, func(t *testing.T) {
-			name := "containerd-shim-hardenedns" + strings.ReplaceAll(mode, "-", "") + "-v2"
-			shim := filepath.Join(l.Bin, name)
-			if err := os.Symlink("containerd-shim-hardened-v2", shim); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { os.Remove(shim) })
-			node := filepath.Join(l.ClassDir, name+".toml")
-			cfg := fmt.Sprintf("class_name = %q\nbinary_name = %q\nroot = %q\ncontainerd_root = %q\nkubelet_root = %q\naudit_log = %q\nuser_namespace = %q\n[userns]\nstate_dir = %q\n[policy]\nallowed_log_dirs = [%q]\n",
-				"userns-"+mode, fakeRunc, l.RuncRoot, l.ContainerdRoot, l.KubeletRoot, l.AuditLog, mode, l.UsernsDir, l.FIFODir)
-			if err := os.WriteFile(node, []byte(cfg), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { os.Remove(node) })
+			shim := classShim(t, "ns"+strings.ReplaceAll(mode, "-", ""), fakeRunc, fmt.Sprintf("user_namespace = %q", mode))
 			c := rawContainerOf(t, ctx, shim, nil, oci.WithProcessArgs("cat", "/proc/self/uid_map"))
 			if mode == "required" {
 				mustRefuseTask(t, ctx, c, nil, "refused by userNamespace", "does not support idmapped mounts", `user_namespace = "required"`)

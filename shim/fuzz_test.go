@@ -5,12 +5,14 @@ package shim
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/containerd/containerd/v2/pkg/namespaces"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/audit"
 	"github.com/hardened-runtime/containerd-shim-hardened-v2/internal/fuzzguard"
@@ -22,32 +24,53 @@ import (
 // integration/capture-fixtures.sh) and the regressions in testdata/fuzz.
 // `make fuzz` runs each for a bounded time; FUZZTIME=10m for longer.
 
-// fuzzSeeds adds every spec of the lab's fixtures to f.
-func fuzzSeeds(f *testing.F) {
+// seed is one of the lab's captured specs.
+type seed struct {
+	name string
+	data []byte
+}
+
+// seedSpecs reads the lab's captured specs (policy/testdata).
+func seedSpecs(tb testing.TB) []seed {
 	files, _ := filepath.Glob(filepath.Join("..", "policy", "testdata", "cri", "*.json"))
 	files = append(files, filepath.Join("..", "policy", "testdata", "ctr-default.json"))
-	n := 0
+	var out []seed
 	for _, file := range files {
 		if strings.HasSuffix(file, "meta.json") {
 			continue
 		}
 		b, err := os.ReadFile(file)
 		if err != nil {
-			f.Fatal(err)
+			tb.Fatal(err)
 		}
-		f.Add(b)
-		n++
+		out = append(out, seed{filepath.Base(file), b})
 	}
-	if n < 10 {
-		f.Fatalf("only %d seed specs in policy/testdata", n)
+	if len(out) < 10 {
+		tb.Fatalf("only %d seed specs in policy/testdata", len(out))
+	}
+	return out
+}
+
+// fuzzSeeds adds every spec of the lab's fixtures to f.
+func fuzzSeeds(f *testing.F) {
+	for _, s := range seedSpecs(f) {
+		f.Add(s.data)
 	}
 }
 
-// fuzzRoots are the lab paths the fixtures were captured with.
-func fuzzRoots(f *testing.F) propertyRoots {
+// fuzzJudge judges specs as the fuzz target does: the default class over
+// the lab paths the fixtures were captured with, on an offline host.
+type fuzzJudge struct {
+	roots  propertyRoots
+	class  *runtimeclass.Class
+	bundle string // a bundle in containerd's task state directory
+	ctx    context.Context
+}
+
+func newFuzzJudge(tb testing.TB) *fuzzJudge {
 	b, err := os.ReadFile(filepath.Join("..", "policy", "testdata", "cri", "meta.json"))
 	if err != nil {
-		f.Fatal(err)
+		tb.Fatal(err)
 	}
 	var meta struct {
 		KubeletRoot    string `json:"kubeletRoot"`
@@ -55,9 +78,26 @@ func fuzzRoots(f *testing.F) propertyRoots {
 		StateDir       string `json:"stateDir"`
 	}
 	if err := json.Unmarshal(b, &meta); err != nil {
-		f.Fatal(err)
+		tb.Fatal(err)
 	}
-	return propertyRoots{containerdRoot: meta.ContainerdRoot, kubeletRoot: meta.KubeletRoot, stateDir: meta.StateDir}
+	roots := propertyRoots{containerdRoot: meta.ContainerdRoot, kubeletRoot: meta.KubeletRoot, stateDir: meta.StateDir}
+	cfg, err := runtimeclass.Parse([]byte(fmt.Sprintf("containerd_root = %q\nkubelet_root = %q\naudit_log = \"-\"\n", roots.containerdRoot, roots.kubeletRoot)), "fuzz")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	bundle := filepath.Join(roots.stateDir, "io.containerd.runtime.v2.task", "k8s.io", "fuzz")
+	return &fuzzJudge{roots: roots, class: runtimeclass.New(cfg, "fuzz", bundle), bundle: bundle,
+		ctx: namespaces.WithNamespace(context.Background(), "k8s.io")}
+}
+
+// judge runs spec through the checks and the hardening step (applied to
+// spec) under the container ID a CRI spec names, as the shim's Create does.
+func (j *fuzzJudge) judge(spec *specs.Spec) (d *decision, allowed bool) {
+	id := specID(spec, "fuzz")
+	r := request{id: id, bundle: filepath.Join(filepath.Dir(j.bundle), id), spec: spec, sandboxPID: pidOfNamespacePaths(spec),
+		sandboxUID: spec.Annotations[policy.AnnotationSandboxUID], host: &policy.OfflineHost{}}
+	d, err := evaluateSpec(j.ctx, audit.EventCreate, j.class, r)
+	return d, err == nil && !d.refused
 }
 
 // FuzzCheckAndHarden: any spec through the shim's Create path (the checks,
@@ -66,31 +106,17 @@ func fuzzRoots(f *testing.F) propertyRoots {
 // (propertyViolations).
 func FuzzCheckAndHarden(f *testing.F) {
 	fuzzSeeds(f)
-	roots := fuzzRoots(f)
-	cfg, err := runtimeclass.Parse([]byte(`containerd_root = "`+roots.containerdRoot+`"
-kubelet_root = "`+roots.kubeletRoot+`"
-audit_log = "-"
-`), "fuzz")
-	if err != nil {
-		f.Fatal(err)
-	}
-	bundle := filepath.Join(roots.stateDir, "io.containerd.runtime.v2.task", "k8s.io", "fuzz")
-	class := runtimeclass.New(cfg, "fuzz", bundle)
-	ctx := namespaces.WithNamespace(context.Background(), "k8s.io")
+	j := newFuzzJudge(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		defer fuzzguard.Watch(data)()
 		spec, err := parseSpec(data, "fuzz")
 		if err != nil {
 			return
 		}
-		id := specID(spec, "fuzz")
-		r := request{id: id, bundle: filepath.Join(filepath.Dir(bundle), id), spec: spec, sandboxPID: pidOfNamespacePaths(spec),
-			sandboxUID: spec.Annotations[policy.AnnotationSandboxUID], host: &policy.OfflineHost{}}
-		d, err := evaluateSpec(ctx, audit.EventCreate, class, r)
-		if err != nil || d.refused {
+		if _, allowed := j.judge(spec); !allowed {
 			return
 		}
-		if vs := propertyViolations(spec, roots); len(vs) > 0 {
+		if vs := propertyViolations(spec, j.roots); len(vs) > 0 {
 			out, _ := json.MarshalIndent(spec, "", "  ")
 			t.Fatalf("allowed and hardened, but:\n  %s\nspec as hardened:\n%s", strings.Join(vs, "\n  "), out)
 		}
@@ -101,59 +127,34 @@ audit_log = "-"
 // the class allows (several of the lab's specs are), and it flags the
 // violations it is meant to find in specs as they come from a client.
 func TestFuzzPropertyIsNotVacuous(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join("..", "policy", "testdata", "cri", "*.json"))
-	b, err := os.ReadFile(filepath.Join("..", "policy", "testdata", "cri", "meta.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var meta struct{ KubeletRoot, ContainerdRoot, StateDir string }
-	if err := json.Unmarshal(b, &meta); err != nil {
-		t.Fatal(err)
-	}
-	roots := propertyRoots{containerdRoot: meta.ContainerdRoot, kubeletRoot: meta.KubeletRoot, stateDir: meta.StateDir}
-	cfg, err := runtimeclass.Parse([]byte("containerd_root = \""+roots.containerdRoot+"\"\nkubelet_root = \""+roots.kubeletRoot+"\"\naudit_log = \"-\"\n"), "t")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bundle := filepath.Join(roots.stateDir, "io.containerd.runtime.v2.task", "k8s.io", "t")
-	class := runtimeclass.New(cfg, "t", bundle)
-	ctx := namespaces.WithNamespace(context.Background(), "k8s.io")
+	j := newFuzzJudge(t)
+	seeds := seedSpecs(t)
 	allowed, flaggedRaw := 0, 0
-	for _, file := range files {
-		if strings.HasSuffix(file, "meta.json") {
-			continue
-		}
-		data, err := os.ReadFile(file)
+	for _, s := range seeds {
+		spec, err := parseSpec(s.data, s.name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		raw, err := parseSpec(data, file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(propertyViolations(raw, roots)) > 0 {
+		if len(propertyViolations(spec, j.roots)) > 0 {
 			flaggedRaw++
 		}
-		spec, _ := parseSpec(data, file)
-		id := specID(spec, "t")
-		d, err := evaluateSpec(ctx, audit.EventCreate, class, request{id: id, bundle: filepath.Join(filepath.Dir(bundle), id), spec: spec,
-			sandboxPID: pidOfNamespacePaths(spec), sandboxUID: spec.Annotations[policy.AnnotationSandboxUID], host: &policy.OfflineHost{}})
-		if err != nil || d.refused {
+		d, ok := j.judge(spec) // hardens spec in place
+		if !ok {
 			if d != nil && testing.Verbose() {
-				t.Logf("%s refused: %+v", filepath.Base(file), d.record.Violations)
+				t.Logf("%s refused: %+v", s.name, d.record.Violations)
 			}
 			continue
 		}
 		allowed++
-		if vs := propertyViolations(spec, roots); len(vs) > 0 {
-			t.Errorf("%s: allowed and hardened, but %v", file, vs)
+		if vs := propertyViolations(spec, j.roots); len(vs) > 0 {
+			t.Errorf("%s: allowed and hardened, but %v", s.name, vs)
 		}
 	}
 	// CRI sends neither noNewPrivileges nor a read-only root: every raw spec breaks the promise
 	if allowed < 5 || flaggedRaw < allowed {
 		t.Errorf("%d seeds allowed, %d raw seeds flagged: the property must see allowed specs and flag raw ones", allowed, flaggedRaw)
 	}
-	t.Logf("%d of %d seeds allowed; %d raw seeds flagged", allowed, len(files)-1, flaggedRaw)
+	t.Logf("%d of %d seeds allowed; %d raw seeds flagged", allowed, len(seeds), flaggedRaw)
 }
 
 // FuzzParseSpec: the spec reader answers any bytes (no panic, no hang, no
