@@ -13,7 +13,7 @@ LAB        := integration/lab/lab.sh
 BIN        := bin/containerd-shim-hardened-v2
 export LAB_DIR ?= $(CURDIR)/.lab
 
-.PHONY: all build unit vet lab-install lab-build lab-up lab-down lab-status integration critest compat-build test-compat fuzz soak k8s-build k8s-smoke installer-image test demo demo-k8s clean
+.PHONY: all build unit vet bench lab-install lab-build lab-up lab-down lab-status integration critest compat-build test-compat fuzz soak k8s-build k8s-smoke installer-image test demo demo-k8s clean
 
 all: build
 
@@ -44,6 +44,15 @@ soak:
 	LAB_LOAD_CYCLES=1000 integration/run-integration.sh -run '^TestLoadMixedCycles$$'
 	integration/bench/burst.sh -p 50 -m 100
 	FUZZTIME=$(SOAK_FUZZTIME) integration/run-fuzz.sh
+
+# The start-cost and memory benchmarks, not in make test (the lab must be up; ~12 min): the
+# ablation ladder interleaved with the stock runc shim, BENCH_RUNS rounds of task create→exit,
+# `ctr run --rm` and CRI pod + container start (integration/bench/startup.sh), then the shims'
+# memory with 5 pods each (integration/bench/memory.sh).
+BENCH_RUNS ?= 50
+bench:
+	integration/bench/startup.sh -n $(BENCH_RUNS) -V ablation -m task,ctr,cri
+	integration/bench/memory.sh -n 5
 
 lab-install:
 	$(LAB) install

@@ -282,7 +282,9 @@ func processNoNewPrivileges(p *specs.Process, o *Options) []Change {
 }
 
 // readOnlyRootfs makes the root file system read-only and mounts the class's
-// writable paths as size-limited tmpfs (nosuid, nodev).
+// writable paths as size-limited tmpfs (nosuid, nodev). A pod sandbox (the
+// pause container, which never writes) gets none: its root is read-only all
+// the same, and runc makes three mounts fewer for every pod.
 func readOnlyRootfs(spec *specs.Spec, o *Options) ([]Change, error) {
 	if !o.ReadOnlyRootfs || spec.Root == nil {
 		return nil, nil
@@ -292,8 +294,12 @@ func readOnlyRootfs(spec *specs.Spec, o *Options) ([]Change, error) {
 		spec.Root.Readonly = true
 		changes = append(changes, Change{Field: "root.readonly", From: false, To: true})
 	}
+	paths := o.WritablePaths
+	if (&policy.Input{Spec: spec}).IsSandbox() {
+		paths = nil
+	}
 	existing := slices.Clone(spec.Mounts)
-	for _, w := range o.WritablePaths {
+	for _, w := range paths {
 		// A mount at the path or above it (a volume) is writable already; mounts
 		// below it (e.g. /var/run/secrets under /var/run) must stay on top, so
 		// the tmpfs goes before the first of them.

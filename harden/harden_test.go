@@ -237,3 +237,44 @@ func TestRunVolumeCoversVarRun(t *testing.T) {
 		}
 	}
 }
+
+// A pod sandbox (the pause container) gets no writable tmpfs paths: it never
+// writes. Everything that confines it stays: read-only root, seccomp,
+// capabilities, no_new_privs, read-only /sys.
+func TestSandboxGetsNoWritablePaths(t *testing.T) {
+	s := criSpec()
+	s.Annotations = map[string]string{policy.AnnotationContainerType: policy.ContainerTypeSandbox}
+	ch, err := Apply(s, DefaultOptions(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"linux.maskedPaths", "linux.readonlyPaths", `mounts["/sys"].options`,
+		"process.capabilities.bounding", "process.capabilities.effective", "process.capabilities.permitted", "process.capabilities.ambient",
+		"process.noNewPrivileges", "root.readonly", "linux.seccomp"}
+	if got := fields(ch); !slices.Equal(got, want) {
+		t.Fatalf("changed %v\nwant    %v", got, want)
+	}
+	for _, m := range s.Mounts {
+		if m.Type == "tmpfs" {
+			t.Errorf("sandbox got a tmpfs at %s", m.Destination)
+		}
+	}
+	if !s.Root.Readonly || !s.Process.NoNewPrivileges || s.Linux.Seccomp == nil {
+		t.Errorf("sandbox lost a protection: root %+v nnp %v seccomp %v", s.Root, s.Process.NoNewPrivileges, s.Linux.Seccomp != nil)
+	}
+	// an app container of the pod still gets them
+	app := criSpec()
+	app.Annotations = map[string]string{policy.AnnotationContainerType: "container"}
+	if _, err := Apply(app, DefaultOptions(), false); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, m := range app.Mounts {
+		if m.Type == "tmpfs" {
+			n++
+		}
+	}
+	if n != 3 {
+		t.Errorf("app container got %d tmpfs mounts, want 3: %+v", n, app.Mounts)
+	}
+}

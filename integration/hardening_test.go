@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -388,3 +389,66 @@ func TestRealProgramsKeepWorking(t *testing.T) {
 
 // webserverPort is where the webserver image listens (its default command).
 const webserverPort = "8080"
+
+// TestSandboxPaysOnlyForWhatItUses: a hardened pod's sandbox (pause)
+// container has a read-only root and no writable tmpfs paths (it never
+// writes), and keeps everything that confines it: seccomp, no_new_privs,
+// read-only /sys, its own user namespace. Its app container still gets the
+// class's writable paths.
+func TestSandboxPaysOnlyForWhatItUses(t *testing.T) {
+	ctx := testContext(t)
+	l := requireLab(t)
+	pod := runPod(t, ctx, "hardened")
+	app := pod.createContainer(t, ctx, "app", "sleep", "600")
+	if _, err := l.crictl(ctx, "start", app); err != nil {
+		t.Fatal(err)
+	}
+	out, err := l.crictl(ctx, "inspectp", "-o", "go-template", "--template", "{{.info.pid}}", pod.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sandbox, err := strconv.Atoi(strings.TrimSpace(out))
+	if err != nil || sandbox <= 0 {
+		t.Fatalf("sandbox pid %q: %v", out, err)
+	}
+	// mounts of a process: destination -> "fstype options"
+	mounts := func(pid int) map[string]string {
+		m := map[string]string{}
+		for _, line := range strings.Split(readFile(t, fmt.Sprintf("/proc/%d/mountinfo", pid)), "\n") {
+			f := strings.Fields(line)
+			sep := slices.Index(f, "-")
+			if len(f) < 6 || sep < 0 || sep+1 >= len(f) {
+				continue
+			}
+			m[f[4]] = f[sep+1] + " " + f[5]
+		}
+		return m
+	}
+	sm, am := mounts(sandbox), mounts(containerPid(t, ctx, app))
+	if !strings.HasPrefix(strings.Fields(sm["/"] + " x x")[1], "ro") {
+		t.Errorf("sandbox root is not read-only: %q", sm["/"])
+	}
+	for _, p := range []string{"/tmp", "/run", "/var/run"} {
+		if v, ok := sm[p]; ok && strings.HasPrefix(v, "tmpfs ") {
+			t.Errorf("sandbox has a writable tmpfs at %s: %q", p, v)
+		}
+	}
+	if !strings.HasPrefix(am["/tmp"], "tmpfs ") || !strings.HasPrefix(am["/run"], "tmpfs ") {
+		t.Errorf("app container lacks the class's writable paths: /tmp %q, /run %q", am["/tmp"], am["/run"])
+	}
+	if v := sm["/sys"]; !strings.Contains(" "+strings.Fields(v + " x x")[1]+",", " ro,") {
+		t.Errorf("sandbox /sys is not read-only: %q", v)
+	}
+	status := readFile(t, fmt.Sprintf("/proc/%d/status", sandbox))
+	for _, want := range []string{"NoNewPrivs:\t1", "Seccomp:\t2"} {
+		if !strings.Contains(status, want) {
+			t.Errorf("sandbox status lacks %q", want)
+		}
+	}
+	if self, err := os.Readlink("/proc/self/ns/user"); err != nil {
+		t.Fatal(err)
+	} else if own, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/user", sandbox)); err != nil || own == self {
+		t.Errorf("sandbox user namespace %q (%v), the host's is %q", own, err, self)
+	}
+	l.stopRemove(t, ctx, app)
+}

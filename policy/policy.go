@@ -8,7 +8,6 @@ package policy
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -128,16 +127,41 @@ func (in *Input) annotation(k string) string {
 	return in.Spec.Annotations[k]
 }
 
-// criIDRE matches containerd CRI's sandbox and container IDs.
-var criIDRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+// isCRIID reports whether s is containerd CRI's sandbox or container ID
+// shape: 64 lower-case hex digits. (Hand-written: the regexp's counted
+// repetition compiled to a program held by every shim from its start.)
+func isCRIID(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
 
-// uidRE matches a Kubernetes pod UID (a UUID, or any single safe path element).
-var uidRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+// isUIDShape reports whether s looks like a Kubernetes pod UID: a UUID, or
+// any 1–128 characters of [A-Za-z0-9._-] starting with a letter or digit.
+func isUIDShape(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+		if !alnum && (i == 0 || c != '.' && c != '_' && c != '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // SandboxID returns the CRI sandbox ID annotation when it is a well-formed
 // CRI ID (64 hex digits), else "": it is joined into host paths.
 func (in *Input) SandboxID() string {
-	if id := in.annotation(AnnotationSandboxID); criIDRE.MatchString(id) {
+	if id := in.annotation(AnnotationSandboxID); isCRIID(id) {
 		return id
 	}
 	return ""
@@ -146,7 +170,7 @@ func (in *Input) SandboxID() string {
 // PodUID returns the CRI pod UID annotation when it is a single safe path
 // element (no "/", not "." or ".."), else "": it is joined into host paths.
 func (in *Input) PodUID() string {
-	if uid := in.annotation(AnnotationSandboxUID); uidRE.MatchString(uid) && uid != "." && uid != ".." && !strings.Contains(uid, "..") {
+	if uid := in.annotation(AnnotationSandboxUID); isUIDShape(uid) && uid != "." && uid != ".." && !strings.Contains(uid, "..") {
 		return uid
 	}
 	return ""

@@ -286,7 +286,23 @@ const (
 // DefaultAuditLog is the node audit log's default path.
 const DefaultAuditLog = "/var/log/containerd-shim-hardened/audit.log"
 
-var classNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$`)
+// validClassName reports whether s is a RuntimeClass name (a DNS subdomain
+// label set: [a-z0-9] at both ends, [-a-z0-9.] between, at most 63). Not a
+// regexp: its counted repetition compiles to a large program every shim
+// would hold.
+func validClassName(s string) bool {
+	if len(s) == 0 || len(s) > 63 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := '0' <= c && c <= '9' || 'a' <= c && c <= 'z'
+		if !alnum && (i == 0 || i == len(s)-1 || c != '-' && c != '.') {
+			return false
+		}
+	}
+	return true
+}
 
 // Parse decodes and validates one class configuration. source names the file
 // (or "inline options") in every error message.
@@ -403,7 +419,7 @@ func (c *Config) validate(source string) error {
 	bad := func(key, format string, args ...any) error {
 		return fmt.Errorf("runtime class config %s: key %q: %s", source, key, fmt.Sprintf(format, args...))
 	}
-	if c.ClassName != "" && !classNameRE.MatchString(c.ClassName) {
+	if c.ClassName != "" && !validClassName(c.ClassName) {
 		return bad("class_name", "%q is not a valid RuntimeClass name (lower-case letters, digits, '-' and '.', at most 63 characters)", c.ClassName)
 	}
 	switch c.Runtime {

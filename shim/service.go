@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"runtime/debug"
 	"strings"
 	"sync"
+	"time"
 
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
@@ -40,13 +42,32 @@ type service struct {
 	// pending counts releases of deleted containers' user namespace IDs
 	// still under way: Shutdown waits for them.
 	pending sync.WaitGroup
+	// release returns the heap a burst of creates left behind to the
+	// kernel once creates have stopped for releaseDelay (the shim library
+	// does so only every 30 seconds).
+	release *time.Timer
+}
+
+// releaseDelay is how long after the last Create the shim hands its free
+// heap back to the kernel.
+const releaseDelay = time.Second
+
+// releaseMemorySoon (re)arms the release of free heap after a Create.
+func (s *service) releaseMemorySoon() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.release == nil {
+		s.release = time.AfterFunc(releaseDelay, debug.FreeOSMemory)
+		return
+	}
+	s.release.Reset(releaseDelay)
 }
 
 // containerState is what the service remembers of a created container.
 type containerState struct {
 	class     *runtimeclass.Class
 	subject   string
-	spec      *specs.Spec    // the final (hardened) spec runc was given
+	spec      *specs.Spec    // of the final spec runc was given, its annotations and (hardened) process only
 	process   *specs.Process // the process as created, before hardening
 	resources *specs.LinuxResources
 	stateDir  string // containerd's state directory (from the bundle path)
@@ -174,7 +195,11 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		}
 		return nil, err
 	}
-	st := &containerState{class: class, subject: d.record.Subject, spec: spec, process: &process, stateDir: runtimeclass.StateDir(r.Bundle), bundle: r.Bundle, userns: uns}
+	// Only what later calls read is kept of the spec (the seccomp profile,
+	// mounts and the rest would stay on every shim's heap for the container's
+	// life).
+	kept := &specs.Spec{Annotations: spec.Annotations, Process: spec.Process}
+	st := &containerState{class: class, subject: d.record.Subject, spec: kept, process: &process, stateDir: runtimeclass.StateDir(r.Bundle), bundle: r.Bundle, userns: uns}
 	if task != s.TTRPCTaskService {
 		st.task = task
 	}
@@ -193,6 +218,7 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	s.mu.Lock()
 	s.containers[r.ID] = st
 	s.mu.Unlock()
+	s.releaseMemorySoon()
 	return resp, nil
 }
 

@@ -12,8 +12,10 @@
 #   -o FILE     also write the samples and statistics as JSON to FILE
 #   -w WARMUP   uncounted warm-up rounds before each measurement (default 2)
 #   -t SECONDS  timeout of every single command (default 60; image pulls get 3x)
-#   -m LIST     measurements to run, comma separated: ctr, cri (default ctr,cri)
-#   -V LIST     variants to run, comma separated (default: the first five below)
+#   -m LIST     measurements to run, comma separated: task, ctr, cri (default ctr,cri)
+#   -V LIST     variants to run, comma separated (default: the first five below); the word
+#               `ablation` stands for the ablation ladder below (runc, runc+seccomp, the ab-*
+#               steps, hardened-nouserns, hardened, gvisor)
 #
 # Variants (the hardened class installs a seccomp filter, plain `ctr run` with the stock shim
 # none: the two seccomp variants separate the filter from the rest of the hardening):
@@ -34,6 +36,26 @@
 #                       profile: ctr only (CRI app containers under it never start: runsc
 #                       reports the sandbox's PID for them)
 #
+# The ablation ladder: the hardened shim with the lab's hardened-ab-* classes (lab.sh
+# ABLATION_STEPS), each step adding one protection to the one before:
+#
+#   ab-checks           the checks only: no seccomp, no_new_privileges off, rootfs read-write,
+#                       no writable tmpfs paths, /sys as the spec has it, no user namespace
+#   ab-seccomp          + the class's seccomp profile and no_new_privileges
+#   ab-rofs             + read-only root file system (no writable paths)
+#   ab-tmp              + the /tmp tmpfs (64Mi)
+#   ab-run              + the /run tmpfs (16Mi)
+#   ab-varrun           + the /var/run tmpfs (16Mi): the class's default writable paths
+#   hardened-nouserns   + read-only /sys and /sys/fs/cgroup (and the /proc masks, which
+#                       containerd's specs have already): the node class without its user
+#                       namespace
+#   hardened            + the user namespace: the node class
+#   gvisor              + runsc instead of runc
+#
+# The ablation table (stdout, "ablation" lines) gives each step's median, its ratio to runc,
+# and its cost over the step before: the difference of the medians and the median of the
+# per-round differences.
+#
 # Each round runs every variant once; the order changes every round (the rows of a Williams
 # Latin square over the n variants: base order 0, 1, n-1, 2, n-2, … rotated by one per round):
 # over n rounds each variant takes every position once (and, for even n, follows every other
@@ -50,6 +72,10 @@
 #           hardened-noseccomp: --runtime $LAB_HARDENED_NOSECCOMP_SHIM (its node class file)
 #           hardened-nouserns:  --runtime $LAB_HARDENED_NOUSERNS_SHIM (its node class file)
 #         always with --fifo-dir under $LAB_RUN (never /run/containerd/fifo).
+#   task  create→exit of a task: `ctr -n bench task start ID` of a container made beforehand
+#         (`ctr -n bench container create … IMAGE ID true`, not timed), which creates the task,
+#         starts it, waits for its exit and deletes it; the container is then removed (not
+#         timed). Same runtime flags as ctr.
 #   cri   crictl runp --runtime HANDLER + create + start of one busybox container running
 #         `sleep 300`, timed from before runp until start returns; the pod is then removed (not
 #         timed). crictl runs inside the lab netns. Handlers: runc (runc, runc+seccomp), and
@@ -57,6 +83,7 @@
 #         linux.security_context.seccomp = {profile_type: 0} (RuntimeDefault) in the container
 #         AND the pod config: the hardened class puts its filter on the pod's pause container
 #         too.
+#   runp  (with cri) the RunPodSandbox part of each cri run: before runp until runp returns.
 #
 # Before the warm-up of each measurement, one container per variant shows the Seccomp mode of
 # its processes (/proc/PID/status: 0 = none, 2 = filter), expected 0 for runc and
@@ -103,7 +130,9 @@ IMAGE=${BENCH_IMAGE:-docker.io/library/busybox:latest}
 NS=bench                      # containerd namespace of the ctr measurement
 POD_NS=bench                  # CRI pod metadata namespace
 LABEL=hardened-bench.run
-ALL_VARIANTS=(runc runc+seccomp hardened hardened-noseccomp hardened-nouserns delegate gvisor runsc)
+ABLATION=(ab-checks ab-seccomp ab-rofs ab-tmp ab-run ab-varrun hardened-nouserns hardened gvisor)
+ALL_VARIANTS=(runc runc+seccomp hardened hardened-noseccomp hardened-nouserns delegate gvisor runsc
+	ab-checks ab-seccomp ab-rofs ab-tmp ab-run ab-varrun)
 VARIANTS=(runc runc+seccomp hardened hardened-noseccomp hardened-nouserns)
 
 die() { printf 'startup.sh: ERROR: %s\n' "$*" >&2; exit 2; }
@@ -118,7 +147,8 @@ while getopts ':n:o:w:t:m:V:h' opt; do
 	w) WARMUP=$OPTARG ;;
 	t) TMO=$OPTARG ;;
 	m) MEAS=$OPTARG ;;
-	V) IFS=, read -ra VARIANTS <<<"$OPTARG" ;;
+	V) IFS=, read -ra VARIANTS <<<"$OPTARG"
+		[[ $OPTARG == ablation ]] && VARIANTS=(runc runc+seccomp "${ABLATION[@]}") ;;
 	h) usage; exit 0 ;;
 	:) usage >&2; die "-$OPTARG needs an argument" ;;
 	*) usage >&2; die "unknown option -$OPTARG" ;;
@@ -134,10 +164,10 @@ for v in "${VARIANTS[@]}"; do
 done
 ((${#VARIANTS[@]} >= 2)) || die "-V: at least two variants"
 has_variant() { [[ " ${VARIANTS[*]} " == *" $1 "* ]]; }
-DO_CTR=0 DO_CRI=0
+DO_CTR=0 DO_CRI=0 DO_TASK=0
 IFS=, read -ra _m <<<"$MEAS"
 for m in "${_m[@]}"; do
-	case $m in ctr) DO_CTR=1 ;; cri) DO_CRI=1 ;; *) die "-m: unknown measurement '$m' (ctr, cri)" ;; esac
+	case $m in ctr) DO_CTR=1 ;; cri) DO_CRI=1 ;; task) DO_TASK=1 ;; *) die "-m: unknown measurement '$m' (task, ctr, cri)" ;; esac
 done
 if [[ -n $OUT ]]; then
 	OUT=$(realpath -m -- "$OUT")
@@ -193,6 +223,8 @@ for v in "${VARIANTS[@]}"; do
 	delegate) [[ -x ${LAB_HARDENED_DELEGATE_SHIM:-} ]] || die "variant $v needs the lab's hardened-delegate shim (lab.sh up)" ;;
 	gvisor) [[ -x ${LAB_HARDENED_GVISOR_SHIM:-} ]] || die "variant $v needs the lab's hardened-gvisor shim (lab.sh up)" ;;
 	runsc) [[ -x $LAB_BIN/runsc-lab ]] || die "variant $v needs the lab's runsc wrapper $LAB_BIN/runsc-lab (lab.sh up)" ;;
+	ab-*) [[ " ${LAB_ABLATION_STEPS:-} " == *" $v "* && -x $LAB_BIN/containerd-shim-hardened-$v-v2 ]] ||
+		die "variant $v needs the lab's hardened-$v class and shim (lab.sh up with this checkout's lab.sh)" ;;
 	runc | runc+seccomp | hardened) ;;
 	*) die "unknown variant $v (known: ${ALL_VARIANTS[*]})" ;;
 	esac
@@ -325,9 +357,9 @@ ERRF=$WORK/last.err
 # the variants
 # ---------------------------------------------------------------------------------------------
 # seccomp mode expected in the variant's containers (/proc/PID/status Seccomp: 0 none, 2 filter)
-want_seccomp() { case $1 in runc | hardened-noseccomp | runsc) echo 0 ;; *) echo 2 ;; esac; }
+want_seccomp() { case $1 in runc | hardened-noseccomp | runsc | ab-checks) echo 0 ;; *) echo 2 ;; esac; }
 # variant_in KEY VARIANT: whether the measurement runs the variant
-variant_in() { [[ $1 == ctr || $2 != runsc ]]; }
+variant_in() { [[ $1 != cri && $1 != runp || $2 != runsc ]]; }
 
 # ctr_runtime_args VARIANT: sets RT to the ctr run flags of VARIANT.
 RT=()
@@ -341,10 +373,11 @@ ctr_runtime_args() {
 	delegate) RT=(--runtime "$LAB_HARDENED_DELEGATE_SHIM") ;;
 	gvisor) RT=(--runtime "$LAB_HARDENED_GVISOR_SHIM") ;;
 	runsc) RT=(--runtime io.containerd.runc.v2 --runc-binary "$LAB_BIN/runsc-lab" --runc-root "$LAB_RUNSC_ROOT") ;;
+	ab-*) RT=(--runtime "$LAB_BIN/containerd-shim-hardened-$1-v2") ;;
 	*) die "internal: unknown variant $1" ;;
 	esac
 }
-cri_handler() { case $1 in runc | runc+seccomp) echo runc ;; hardened) echo hardened ;; hardened-noseccomp) echo hardened-noseccomp ;; hardened-nouserns) echo hardened-nouserns ;; delegate) echo hardened-delegate ;; gvisor) echo hardened-gvisor ;; esac; }
+cri_handler() { case $1 in runc | runc+seccomp) echo runc ;; hardened) echo hardened ;; hardened-noseccomp) echo hardened-noseccomp ;; hardened-nouserns) echo hardened-nouserns ;; delegate) echo hardened-delegate ;; gvisor) echo hardened-gvisor ;; ab-*) echo "hardened-$1" ;; esac; }
 
 # runtime/options of a variant, for the JSON report
 variant_runtime() {
@@ -355,8 +388,9 @@ variant_runtime() {
 	ctr/delegate) echo "$LAB_HARDENED_DELEGATE_SHIM" ;;
 	ctr/gvisor) echo "$LAB_HARDENED_GVISOR_SHIM" ;;
 	ctr/runsc) echo "io.containerd.runc.v2 (runc binary $LAB_BIN/runsc-lab)" ;;
+	ctr/ab-*) echo "$LAB_BIN/containerd-shim-hardened-$2-v2" ;;
 	ctr/hardened*) echo io.containerd.hardened.v2 ;;
-	cri/*) cri_handler "$2" ;;
+	cri/* | runp/*) cri_handler "$2" ;;
 	esac
 }
 variant_options() {
@@ -371,6 +405,7 @@ variant_options() {
 	*/delegate) echo "node class of containerd-shim-hardened-delegate-v2: runtime = \"kata\", [kata] shim = containerd-shim-runc-v2" ;;
 	*/gvisor) echo "node class of containerd-shim-hardened-gvisor-v2: runtime = \"runsc\"" ;;
 	ctr/runsc) echo "stock runc shim with runsc as its runc binary, no seccomp profile" ;;
+	*/ab-*) echo "ablation step $2: node class $LAB_HARDENED_CLASS_DIR/containerd-shim-hardened-$2-v2.toml" ;;
 	esac
 }
 
@@ -396,6 +431,22 @@ ctr_once() {
 	if ((rc != 0)); then
 		((rc == 124 || rc == 137)) && echo "(timed out after ${TMO}s: rc $rc)" >>"$ERRF"
 		ctr_rm "$id"
+		return 1
+	fi
+	DUR_NS=$((t1 - t0))
+}
+
+# task_once VARIANT ID: create→exit of a task in a container made beforehand (not timed)
+task_once() {
+	local v=$1 id=$2 t0 t1 rc=0
+	ctr_runtime_args "$v"
+	ctr -n "$NS" container create "${RT[@]}" "$IMAGE" "$id" true </dev/null >"$ERRF" 2>&1 || { ctr_rm "$id"; return 1; }
+	t0=$(now_ns)
+	ctr -n "$NS" task start --fifo-dir "$FIFO_DIR" "$id" </dev/null >"$ERRF" 2>&1 || rc=$?
+	t1=$(now_ns)
+	ctr_rm "$id"
+	if ((rc != 0)); then
+		((rc == 124 || rc == 137)) && echo "(timed out after ${TMO}s: rc $rc)" >>"$ERRF"
 		return 1
 	fi
 	DUR_NS=$((t1 - t0))
@@ -429,7 +480,9 @@ cri_once() {
 	h=$(cri_handler "$v")
 	cri_configs "$v" "$name" "$podf" "$ctrf" || return 1
 	t0=$(now_ns)
+	RUNP_NS=0
 	pod=$(crictl runp --runtime "$h" "$podf" 2>"$ERRF") &&
+		RUNP_NS=$(($(now_ns) - t0)) &&
 		c=$(crictl create "$pod" "$ctrf" "$podf" 2>"$ERRF") &&
 		crictl start "$c" >/dev/null 2>"$ERRF" || rc=$?
 	t1=$(now_ns)
@@ -543,9 +596,12 @@ measure() {
 	for v in "${VARIANTS[@]}"; do
 		: >"$WORK/samples/$key.$v"
 		FAILS[$key.$v]=0
+		[[ $key == cri ]] && : >"$WORK/samples/runp.$v"
 	done
-	info "$label: seccomp check, one container per variant"
-	for v in "${VARIANTS[@]}"; do "$check" "$v"; done
+	if [[ $check != - ]]; then
+		info "$label: seccomp check, one container per variant"
+		for v in "${VARIANTS[@]}"; do "$check" "$v"; done
+	fi
 	round_order 0
 	info "$label: $WARMUP warm-up + $RUNS counted rounds of ${#VARIANTS[@]} variants, order rotating (first round: ${ORDER[*]})"
 	for ((i = 0; i < total; i++)); do
@@ -556,6 +612,7 @@ measure() {
 			name=${name//+/-}
 			if "$fn" "$v" "$name"; then
 				((counted)) && echo "$((i - WARMUP)) $DUR_NS" >>"$WORK/samples/$key.$v"
+				((counted)) && [[ $key == cri ]] && echo "$((i - WARMUP)) $RUNP_NS" >>"$WORK/samples/runp.$v"
 			else
 				report_error "$label ($v, round $((i + 1))/$total$( ((counted)) || echo ', warm-up'))"
 				f=$((${FAILS[$key.$v]} + 1))
@@ -603,12 +660,14 @@ TIMER_MS=$(stats "$WORK/timer" | awk '{print $2}')
 
 MEAS_KEYS=()
 declare -A MEAS_LABEL
-if ((DO_CTR)); then
+if ((DO_CTR || DO_TASK)); then
 	info "pulling $IMAGE into containerd namespace $NS (via $LAB_HOSTS_DIR, inside the lab netns)"
 	timeout --foreground -k 5 $((3 * TMO)) nsenter --net="$LAB_NETNS_PATH" -- "$CTR_BIN" --address "$CONTAINERD_ADDRESS" \
 		-n "$NS" images pull --hosts-dir "$LAB_HOSTS_DIR" "$IMAGE" >"$ERRF" 2>&1 ||
 		{ report_error "ctr images pull $IMAGE"; exit 1; }
-	MEAS_KEYS+=(ctr)
+	((DO_TASK)) && MEAS_KEYS+=(task)
+	((DO_CTR)) && MEAS_KEYS+=(ctr)
+	MEAS_LABEL[task]='task create→exit (ctr task start)'
 	MEAS_LABEL[ctr]='ctr run --rm true'
 fi
 if ((DO_CRI)); then
@@ -619,11 +678,13 @@ if ((DO_CRI)); then
 			crictl_long pull "$m" >"$ERRF" 2>&1 || { report_error "crictl pull $m"; exit 1; }
 		fi
 	done
-	MEAS_KEYS+=(cri)
+	MEAS_KEYS+=(cri runp)
 	MEAS_LABEL[cri]='cri runp+create+start'
+	MEAS_LABEL[runp]='cri RunPodSandbox (runp, part of cri)'
 fi
 
 rc=0
+((DO_TASK)) && { measure task "${MEAS_LABEL[task]}" task_once "$( ((DO_CTR)) && echo - || echo ctr_check)" || rc=1; }
 ((DO_CTR)) && { measure ctr "${MEAS_LABEL[ctr]}" ctr_once ctr_check || rc=1; }
 if ((DO_CRI)) && [[ -z $(lab_problem) ]]; then
 	measure cri "${MEAS_LABEL[cri]}" cri_once cri_check || rc=1
@@ -637,6 +698,7 @@ T_END=$(date -u +%FT%TZ)
 echo "# container start cost per variant: median ms (p10, p90, n = successful counted runs, errors = failed runs incl. warm-up)"
 echo "# $RUNS counted rounds (+$WARMUP warm-up), ${#VARIANTS[@]} variants interleaved, order rotated each round (balanced Latin square); $(nproc) CPUs, kernel $(uname -r); timer overhead ${TIMER_MS} ms"
 echo "# runc = stock shim, no seccomp | runc+seccomp = stock shim, containerd RuntimeDefault | hardened = hardened shim, node class | hardened-noseccomp = hardened shim, node class + [seccomp] profile=\"none\" | hardened-nouserns = hardened shim, node class + user_namespace=\"off\""
+echo "# ab-* = the ablation ladder (startup.sh -h): each step adds one protection to the step before, from the checks alone (ab-checks) up to hardened-nouserns, hardened and gvisor"
 for key in "${MEAS_KEYS[@]}"; do echo "# $key = ${MEAS_LABEL[$key]}"; done
 printf '%s\n' "${CHECK_LINES[@]}"
 JSON_MEAS=$WORK/meas.jsonl
@@ -658,7 +720,7 @@ for key in "${MEAS_KEYS[@]}"; do
 		else
 			printf '%-4s variant       %-19s median %6.1f ms  p10 %6.1f  p90 %6.1f  n=%d  errors=%d\n' "$key" "$v" "$med" "$p10" "$p90" "$n" "$f"
 		fi
-		jq -nc --arg v "$v" --arg rt "$(variant_runtime "$key" "$v")" --arg opts "$(variant_options "$key" "$v")" \
+		jq -nc --arg v "$v" --arg rt "$(variant_runtime "${key/task/ctr}" "$v")" --arg opts "$(variant_options "${key/task/ctr}" "$v")" \
 			--rawfile raw "$WORK/samples/$key.$v" --argjson s "[$n,$med,$p10,$p90,$mean,$min,$max,$f]" '
 			($raw | split("\n") | map(select(length > 0) | split(" ") | map(tonumber))) as $rows |
 			{variant: $v, runtime: $rt, options: $opts, n: $s[0], failures: $s[7], median_ms: $s[1], p10_ms: $s[2],
@@ -694,9 +756,27 @@ for key in "${MEAS_KEYS[@]}"; do
 		"$key" hardened "$(fmt_num %+.1f "$d_h")" "$(fmt_num %+.1f "$pd_h")" "$(fmt_num %+.1f "$pl_h")" "$(fmt_num %+.1f "$ph_h")" "$pn_h"
 	printf '%-4s seccomp-cost  %-9s %7s ms  (median runc+seccomp - median runc; per-round differences: median %s, p10 %s, p90 %s ms, n=%d)\n' \
 		"$key" runc "$(fmt_num %+.1f "$d_r")" "$(fmt_num %+.1f "$pd_r")" "$(fmt_num %+.1f "$pl_r")" "$(fmt_num %+.1f "$ph_r")" "$pn_r"
+	# the ablation ladder: each step against runc and against the step before it
+	ajson=$WORK/ablation.$key.jsonl
+	: >"$ajson"
+	prev=runc
+	for v in "${ABLATION[@]}"; do
+		has_variant "$v" && variant_in "$key" "$v" || continue
+		paired "$WORK/samples/$key.$prev" "$WORK/samples/$key.$v" >"$WORK/paired.$key.step.$v"
+		read -r sn sd sl sh _ < <(stats "$WORK/paired.$key.step.$v")
+		ar=$(ratio "$v" runc) as=$(ratio "$v" runc+seccomp) ad=$(diffm "$v" "$prev")
+		printf '%-4s ablation      %-19s median %7s ms  /runc %6s  /runc+seccomp %6s  step %7s ms over %-17s (per-round median %s, p10 %s, p90 %s ms, n=%d)\n' \
+			"$key" "$v" "$(fmt_num %.1f "${MED[$v]:-null}")" "$(fmt_num %.3f "$ar")" "$(fmt_num %.3f "$as")" \
+			"$(fmt_num %+.1f "$ad")" "$prev" "$(fmt_num %+.1f "$sd")" "$(fmt_num %+.1f "$sl")" "$(fmt_num %+.1f "$sh")" "$sn"
+		jq -nc --arg v "$v" --arg prev "$prev" --argjson med "${MED[$v]:-null}" --argjson ar "$ar" --argjson asc "$as" \
+			--argjson ad "$ad" --argjson p "[$sn,$sd,$sl,$sh]" \
+			'{step: $v, over: $prev, median_ms: $med, "ratio_runc": $ar, "ratio_runc+seccomp": $asc,
+			  step_cost_ms: $ad, step_cost_paired_ms: {n: $p[0], median_ms: $p[1], p10_ms: $p[2], p90_ms: $p[3]}}' >>"$ajson"
+		prev=$v
+	done
 	[[ -f $WORK/check.$key.jsonl ]] || : >"$WORK/check.$key.jsonl"
 	jq -nc --arg key "$key" --arg mlabel "${MEAS_LABEL[$key]}" \
-		--slurpfile vs "$vjson" --slurpfile checks "$WORK/check.$key.jsonl" \
+		--slurpfile vs "$vjson" --slurpfile checks "$WORK/check.$key.jsonl" --slurpfile ablation "$ajson" \
 		--argjson r_hr "$r_hr" --argjson r_hs "$r_hs" --argjson d_h "$d_h" --argjson d_r "$d_r" \
 		--argjson r_dh "$(ratio delegate hardened)" --argjson r_dr "$(ratio delegate runc)" \
 		--argjson r_gh "$(ratio gvisor hardened)" --argjson r_gr "$(ratio gvisor runsc)" \
@@ -713,7 +793,7 @@ for key in "${MEAS_KEYS[@]}"; do
 		 userns_cost_ms: {"hardened - hardened-nouserns": $d_u}, userns_cost_paired_ms: pd($p_u),
 		 seccomp_cost_ms: {"hardened - hardened-noseccomp": $d_h, "runc+seccomp - runc": $d_r},
 		 seccomp_cost_paired_ms: {"hardened - hardened-noseccomp": pd($p_h), "runc+seccomp - runc": pd($p_r)},
-		 seccomp_check: $checks}' >>"$JSON_MEAS"
+		 ablation: $ablation, seccomp_check: $checks}' >>"$JSON_MEAS"
 	unset MED
 done
 

@@ -589,6 +589,7 @@ write_containerd_config() {
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.hardened-noseccomp]
         runtime_type = "io.containerd.hardened.v2"
         runtime_path = "$HARDENED_NOSECCOMP_SHIM"
+$(ablation_handlers)
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.hardened-inline]
         runtime_type = "io.containerd.hardened.v2"
         runtime_path = "$HARDENED_SHIM"
@@ -644,6 +645,44 @@ write_file_class_config() {
 	ln -sfn containerd-shim-hardened-v2 "$BIN/containerd-shim-hardened-delegate-audit-v2"
 	# a second binary name for the audit class (its node class file is named after it)
 	ln -sfn containerd-shim-hardened-v2 "$HARDENED_AUDIT_SHIM"
+	write_ablation_classes
+}
+
+# The start benchmark's ablation ladder (integration/bench/startup.sh -V ablation): the node
+# class with every protection off but the checks, then one protection added per step.
+# hardened-nouserns (+ read-only /sys) and hardened (+ user namespace) are its last two steps.
+ABLATION_STEPS=(ab-checks ab-seccomp ab-rofs ab-tmp ab-run ab-varrun)
+# ablation_class STEP: the extra lines of STEP's class (cumulative).
+ablation_class() {
+	local seccomp='profile = "none"' nnp=false ro=false paths='[]'
+	case $1 in
+	ab-checks) ;;
+	ab-seccomp) seccomp='profile = "hardened"' nnp=true ;;&
+	ab-rofs | ab-tmp | ab-run | ab-varrun) seccomp='profile = "hardened"' nnp=true ro=true ;;&
+	ab-tmp) paths='[{ path = "/tmp", size = "64Mi" }]' ;;
+	ab-run) paths='[{ path = "/tmp", size = "64Mi" }, { path = "/run", size = "16Mi" }]' ;;
+	ab-varrun) paths='[{ path = "/tmp", size = "64Mi" }, { path = "/run", size = "16Mi" }, { path = "/var/run", size = "16Mi" }]' ;;
+	ab-seccomp | ab-rofs) ;;
+	*) die "internal: unknown ablation step $1" ;;
+	esac
+	printf '%s\n' 'user_namespace = "off"' "no_new_privileges = $nnp" '[seccomp]' "$seccomp" \
+		'[rootfs]' "read_only = $ro" 'read_only_sys = false' "writable_paths = $paths"
+}
+write_ablation_classes() {
+	local step
+	for step in "${ABLATION_STEPS[@]}"; do
+		mapfile -t extra < <(ablation_class "$step")
+		lab_class_config "hardened-$step" "${extra[@]}" >"$HARDENED_CLASS_DIR/containerd-shim-hardened-$step-v2.toml"
+		ln -sfn containerd-shim-hardened-v2 "$BIN/containerd-shim-hardened-$step-v2"
+	done
+}
+ablation_handlers() {
+	local step
+	for step in "${ABLATION_STEPS[@]}"; do
+		printf '%s\n' "      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.hardened-$step]" \
+			'        runtime_type = "io.containerd.hardened.v2"' \
+			"        runtime_path = \"$BIN/containerd-shim-hardened-$step-v2\""
+	done
 }
 
 # lab_class_config NAME [EXTRA-LINE...]: a class config with the lab's paths.
@@ -707,6 +746,8 @@ export LAB_HARDENED_AUDIT_LOG='$LOGS/hardened-audit.log'
 export LAB_KUBELET_ROOT='$LAB_DIR/kubelet'
 export LAB_RUNTIME_HANDLERS='runc hardened hardened-audit hardened-nouserns hardened-noseccomp hardened-inline hardened-file runsc hardened-gvisor hardened-gvisor-audit hardened-delegate hardened-delegate-audit'
 export LAB_HARDENED_CLASS_DIR='$HARDENED_CLASS_DIR'
+# the start benchmark's ablation steps: handler hardened-STEP, shim \$LAB_BIN/containerd-shim-hardened-STEP-v2
+export LAB_ABLATION_STEPS='${ABLATION_STEPS[*]}'
 export LAB_FILE_CLASS_CONFIG='$FILE_CLASS_CONFIG'
 export LAB_FIFO_DIR='$FIFO_DIR'
 export LAB_ALLOWLISTED_DIR='$ALLOWLISTED_DIR'
@@ -947,7 +988,7 @@ cmd_up() {
 	fi
 	ok "lab '$LAB_NAME' up in $(elapsed "$t0")"
 	log "  source $LAB_ENV   (or: $0 exec|crictl|ctr ...)"
-	log "  CRI endpoint $CRI_ENDPOINT, handlers: runc (default), hardened, hardened-audit, hardened-nouserns, hardened-noseccomp, hardened-inline, hardened-file, runsc, hardened-gvisor, hardened-gvisor-audit, hardened-delegate, hardened-delegate-audit"
+	log "  CRI endpoint $CRI_ENDPOINT, handlers: runc (default), hardened, hardened-audit, hardened-nouserns, hardened-noseccomp, hardened-inline, hardened-file, runsc, hardened-gvisor, hardened-gvisor-audit, hardened-delegate, hardened-delegate-audit, hardened-ab-* (the start benchmark's ablation steps: ${ABLATION_STEPS[*]})"
 }
 
 # ---------------------------------------------------------------------------
