@@ -14,14 +14,18 @@
 #   -t SECONDS  timeout of every single command (default 60; image pulls get 3x)
 #   -m LIST     measurements to run, comma separated: task, ctr, cri (default ctr,cri)
 #   -V LIST     variants to run, comma separated (default: the first five below); the word
-#               `ablation` stands for the ablation ladder below (runc, runc+seccomp, the ab-*
-#               steps, hardened-nouserns, hardened, gvisor)
+#               `ablation` stands for the ablation ladder below (runc, runc+seccomp,
+#               runc+userns, the ab-* steps, hardened-nouserns, hardened, gvisor)
 #
 # Variants (the hardened class installs a seccomp filter, plain `ctr run` with the stock shim
 # none: the two seccomp variants separate the filter from the rest of the hardening):
 #
 #   runc                stock shim, no seccomp profile
 #   runc+seccomp        stock shim with containerd's RuntimeDefault profile
+#   runc+userns         stock shim, no seccomp profile, the pod in a user namespace the way
+#                       kubelet's `hostUsers: false` asks for one (CRI userns_options, mode POD,
+#                       65536 IDs from host ID $USERNS_BASE): cri only — what Kubernetes' own
+#                       user namespaces cost on this node
 #   hardened            hardened shim with the lab's node class ($LAB_HARDENED_CLASS_DIR)
 #   hardened-noseccomp  hardened shim with the lab's hardened-noseccomp class (the node class
 #                       with `[seccomp] profile = "none"`)
@@ -132,7 +136,10 @@ POD_NS=bench                  # CRI pod metadata namespace
 LABEL=hardened-bench.run
 ABLATION=(ab-checks ab-seccomp ab-rofs ab-tmp ab-run ab-varrun hardened-nouserns hardened gvisor)
 ALL_VARIANTS=(runc runc+seccomp hardened hardened-noseccomp hardened-nouserns delegate gvisor runsc
-	ab-checks ab-seccomp ab-rofs ab-tmp ab-run ab-varrun)
+	ab-checks ab-seccomp ab-rofs ab-tmp ab-run ab-varrun runc+userns)
+# runc+userns: the host IDs of its pods' mapping (kubelet's default range is 65536 up; far from
+# the lab allocator's window)
+USERNS_BASE=3000000000
 VARIANTS=(runc runc+seccomp hardened hardened-noseccomp hardened-nouserns)
 
 die() { printf 'startup.sh: ERROR: %s\n' "$*" >&2; exit 2; }
@@ -148,7 +155,7 @@ while getopts ':n:o:w:t:m:V:h' opt; do
 	t) TMO=$OPTARG ;;
 	m) MEAS=$OPTARG ;;
 	V) IFS=, read -ra VARIANTS <<<"$OPTARG"
-		[[ $OPTARG == ablation ]] && VARIANTS=(runc runc+seccomp "${ABLATION[@]}") ;;
+		[[ $OPTARG == ablation ]] && VARIANTS=(runc runc+seccomp runc+userns "${ABLATION[@]}") ;;
 	h) usage; exit 0 ;;
 	:) usage >&2; die "-$OPTARG needs an argument" ;;
 	*) usage >&2; die "unknown option -$OPTARG" ;;
@@ -225,7 +232,7 @@ for v in "${VARIANTS[@]}"; do
 	runsc) [[ -x $LAB_BIN/runsc-lab ]] || die "variant $v needs the lab's runsc wrapper $LAB_BIN/runsc-lab (lab.sh up)" ;;
 	ab-*) [[ " ${LAB_ABLATION_STEPS:-} " == *" $v "* && -x $LAB_BIN/containerd-shim-hardened-$v-v2 ]] ||
 		die "variant $v needs the lab's hardened-$v class and shim (lab.sh up with this checkout's lab.sh)" ;;
-	runc | runc+seccomp | hardened) ;;
+	runc | runc+seccomp | runc+userns | hardened) ;;
 	*) die "unknown variant $v (known: ${ALL_VARIANTS[*]})" ;;
 	esac
 done
@@ -357,9 +364,15 @@ ERRF=$WORK/last.err
 # the variants
 # ---------------------------------------------------------------------------------------------
 # seccomp mode expected in the variant's containers (/proc/PID/status Seccomp: 0 none, 2 filter)
-want_seccomp() { case $1 in runc | hardened-noseccomp | runsc | ab-checks) echo 0 ;; *) echo 2 ;; esac; }
+want_seccomp() { case $1 in runc | runc+userns | hardened-noseccomp | runsc | ab-checks) echo 0 ;; *) echo 2 ;; esac; }
 # variant_in KEY VARIANT: whether the measurement runs the variant
-variant_in() { [[ $1 != cri && $1 != runp || $2 != runsc ]]; }
+variant_in() {
+	case $2 in
+	runsc) [[ $1 != cri && $1 != runp ]] ;;
+	runc+userns) [[ $1 == cri || $1 == runp ]] ;;
+	*) true ;;
+	esac
+}
 
 # ctr_runtime_args VARIANT: sets RT to the ctr run flags of VARIANT.
 RT=()
@@ -377,7 +390,7 @@ ctr_runtime_args() {
 	*) die "internal: unknown variant $1" ;;
 	esac
 }
-cri_handler() { case $1 in runc | runc+seccomp) echo runc ;; hardened) echo hardened ;; hardened-noseccomp) echo hardened-noseccomp ;; hardened-nouserns) echo hardened-nouserns ;; delegate) echo hardened-delegate ;; gvisor) echo hardened-gvisor ;; ab-*) echo "hardened-$1" ;; esac; }
+cri_handler() { case $1 in runc | runc+seccomp | runc+userns) echo runc ;; hardened) echo hardened ;; hardened-noseccomp) echo hardened-noseccomp ;; hardened-nouserns) echo hardened-nouserns ;; delegate) echo hardened-delegate ;; gvisor) echo hardened-gvisor ;; ab-*) echo "hardened-$1" ;; esac; }
 
 # runtime/options of a variant, for the JSON report
 variant_runtime() {
@@ -398,6 +411,7 @@ variant_options() {
 	*/runc) echo "no seccomp profile" ;;
 	ctr/runc+seccomp) echo "ctr run --seccomp (containerd RuntimeDefault)" ;;
 	cri/runc+seccomp) echo "seccomp {profile_type: 0} (RuntimeDefault) in pod and container config" ;;
+	cri/runc+userns | runp/runc+userns) echo "userns_options {mode: POD, 65536 IDs from host ID $USERNS_BASE} in pod and container config (kubelet's hostUsers: false)" ;;
 	ctr/hardened) echo "no runtime options: node class $NODE_CLASS" ;;
 	cri/hardened) echo "handler hardened: node class $NODE_CLASS" ;;
 	*/hardened-noseccomp) echo "node class of containerd-shim-hardened-noseccomp-v2: the node class with [seccomp] profile = \"none\"" ;;
@@ -456,6 +470,8 @@ task_once() {
 cri_configs() {
 	local v=$1 name=$2 sc='{}'
 	[[ $v == runc+seccomp ]] && sc='{security_context: {seccomp: {profile_type: 0}}}'
+	[[ $v == runc+userns ]] && sc="{security_context: {namespace_options: {userns_options: {mode: 0,
+		uids: [{host_id: $USERNS_BASE, container_id: 0, length: 65536}], gids: [{host_id: $USERNS_BASE, container_id: 0, length: 65536}]}}}}"
 	mkdir -p "$WORK/logs/$name" || return 1
 	jq -n --arg name "$name" --arg ns "$POD_NS" --arg lkey "$LABEL" --arg tag "$TAG" --arg logdir "$WORK/logs/$name" "{
 		metadata: {name: \$name, namespace: \$ns, uid: (\$name + \"-uid\"), attempt: 0},
@@ -698,6 +714,7 @@ T_END=$(date -u +%FT%TZ)
 echo "# container start cost per variant: median ms (p10, p90, n = successful counted runs, errors = failed runs incl. warm-up)"
 echo "# $RUNS counted rounds (+$WARMUP warm-up), ${#VARIANTS[@]} variants interleaved, order rotated each round (balanced Latin square); $(nproc) CPUs, kernel $(uname -r); timer overhead ${TIMER_MS} ms"
 echo "# runc = stock shim, no seccomp | runc+seccomp = stock shim, containerd RuntimeDefault | hardened = hardened shim, node class | hardened-noseccomp = hardened shim, node class + [seccomp] profile=\"none\" | hardened-nouserns = hardened shim, node class + user_namespace=\"off\""
+echo "# runc+userns = stock shim, no seccomp, the pod in a user namespace as kubelet's hostUsers: false asks (cri only)"
 echo "# ab-* = the ablation ladder (startup.sh -h): each step adds one protection to the step before, from the checks alone (ab-checks) up to hardened-nouserns, hardened and gvisor"
 for key in "${MEAS_KEYS[@]}"; do echo "# $key = ${MEAS_LABEL[$key]}"; done
 printf '%s\n' "${CHECK_LINES[@]}"
@@ -752,6 +769,14 @@ for key in "${MEAS_KEYS[@]}"; do
 	done
 	printf '%-4s userns-cost   %-9s %7s ms  (median hardened - median hardened-nouserns; per-round differences: median %s, p10 %s, p90 %s ms, n=%d)\n' \
 		"$key" hardened "$(fmt_num %+.1f "$d_u")" "$(fmt_num %+.1f "$pd_u")" "$(fmt_num %+.1f "$pl_u")" "$(fmt_num %+.1f "$ph_u")" "$pn_u"
+	# Kubernetes' own user namespace on the stock shim, when measured
+	if [[ -s $WORK/samples/$key.runc+userns ]]; then
+		paired "$WORK/samples/$key.runc" "$WORK/samples/$key.runc+userns" >"$WORK/paired.$key.kubeuserns"
+		read -r pn_k pd_k pl_k ph_k _ < <(stats "$WORK/paired.$key.kubeuserns")
+		printf '%-4s userns-cost   %-9s %7s ms  (median runc+userns - median runc: kubelet'"'"'s hostUsers: false on the stock shim; per-round differences: median %s, p10 %s, p90 %s ms, n=%d)\n' \
+			"$key" runc "$(fmt_num %+.1f "$(diffm runc+userns runc)")" "$(fmt_num %+.1f "$pd_k")" "$(fmt_num %+.1f "$pl_k")" "$(fmt_num %+.1f "$ph_k")" "$pn_k"
+		printf '%-4s ratio         %-22s %7s\n' "$key" hardened/runc+userns "$(fmt_num %.3f "$(ratio hardened runc+userns)")"
+	fi
 	printf '%-4s seccomp-cost  %-9s %7s ms  (median hardened - median hardened-noseccomp; per-round differences: median %s, p10 %s, p90 %s ms, n=%d)\n' \
 		"$key" hardened "$(fmt_num %+.1f "$d_h")" "$(fmt_num %+.1f "$pd_h")" "$(fmt_num %+.1f "$pl_h")" "$(fmt_num %+.1f "$ph_h")" "$pn_h"
 	printf '%-4s seccomp-cost  %-9s %7s ms  (median runc+seccomp - median runc; per-round differences: median %s, p10 %s, p90 %s ms, n=%d)\n' \
@@ -781,14 +806,17 @@ for key in "${MEAS_KEYS[@]}"; do
 		--argjson r_dh "$(ratio delegate hardened)" --argjson r_dr "$(ratio delegate runc)" \
 		--argjson r_gh "$(ratio gvisor hardened)" --argjson r_gr "$(ratio gvisor runsc)" \
 		--argjson r_hu "$r_hu" --argjson d_u "$d_u" --argjson p_u "[$pn_u,$pd_u,$pl_u,$ph_u]" \
+		--argjson r_hk "$(ratio hardened runc+userns)" --argjson r_kr "$(ratio runc+userns runc)" \
 		--argjson p_h "[$pn_h,$pd_h,$pl_h,$ph_h]" --argjson p_r "[$pn_r,$pd_r,$pl_r,$ph_r]" '
 		def v($name): $vs | map(select(.variant == $name)) | .[0];
 		def pd($p): {n: $p[0], median_ms: $p[1], p10_ms: $p[2], p90_ms: $p[3]};
 		{key: $key, label: $mlabel,
 		 stock: v("runc"), stock_seccomp: v("runc+seccomp"), hardened: v("hardened"), hardened_noseccomp: v("hardened-noseccomp"),
 		 hardened_nouserns: v("hardened-nouserns"), delegate: v("delegate"), gvisor: v("gvisor"), runsc: v("runsc"),
+		 stock_userns: v("runc+userns"),
 		 ratio_median: $r_hr,
 		 ratios: {"hardened/runc": $r_hr, "hardened/runc+seccomp": $r_hs, "hardened/hardened-nouserns": $r_hu,
+		          "hardened/runc+userns": $r_hk, "runc+userns/runc": $r_kr,
 		          "delegate/hardened": $r_dh, "delegate/runc": $r_dr, "gvisor/hardened": $r_gh, "gvisor/runsc": $r_gr},
 		 userns_cost_ms: {"hardened - hardened-nouserns": $d_u}, userns_cost_paired_ms: pd($p_u),
 		 seccomp_cost_ms: {"hardened - hardened-noseccomp": $d_h, "runc+seccomp - runc": $d_r},
