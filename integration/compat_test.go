@@ -191,13 +191,7 @@ func TestCompatLiveUpgrade(t *testing.T) {
 			t.Errorf("the shim of %s runs %q, want the replaced (deleted) build", id, exe)
 		}
 	}
-	if state, _ := l.containerState(t, ctx, old); state != "CONTAINER_RUNNING" {
-		t.Errorf("the old pod's container is %s after the restart", state)
-	}
-	if out := l.exec(t, ctx, old, "echo", "still-served"); !strings.Contains(out, "still-served") {
-		t.Errorf("exec in the old pod after the restart: %q", out)
-	}
-	refuseEscalation(t, ctx, criNamespace, old)
+	stillServed(t, ctx, old, "the restart")
 	tt.checkExecs(t, ctx)
 
 	pod2 := runPod(t, ctx, "hardened")
@@ -266,13 +260,7 @@ func TestCompatContainerdKilled(t *testing.T) {
 			t.Errorf("shim processes of %s after containerd's crash: %v, before %v", owner, now, pids)
 		}
 	}
-	if state, _ := l.containerState(t, ctx, id); state != "CONTAINER_RUNNING" {
-		t.Errorf("the pod's container is %s after containerd's crash", state)
-	}
-	if out := l.exec(t, ctx, id, "echo", "served"); !strings.Contains(out, "served") {
-		t.Errorf("exec after containerd's crash: %q", out)
-	}
-	refuseEscalation(t, ctx, criNamespace, id)
+	stillServed(t, ctx, id, "containerd's crash")
 	tt.checkExecs(t, ctx)
 	if err := tt.task.Kill(ctx, 9); err != nil {
 		t.Fatal(err)
@@ -420,11 +408,27 @@ func waitClient(t *testing.T, ctx context.Context) {
 	}
 }
 
-// refuseEscalatingExec: a privileged exec into a CRI container (one holding
+// stillServed checks that CRI container id, running before event, still
+// runs and is still served by its shim after it: an exec works and a
+// privileged exec and a device update are still refused.
+func stillServed(t *testing.T, ctx context.Context, id, event string) {
+	t.Helper()
+	l := requireLab(t)
+	if state, _ := l.containerState(t, ctx, id); state != "CONTAINER_RUNNING" {
+		t.Errorf("container %s is %s after %s", id, state, event)
+	}
+	if out := l.exec(t, ctx, id, "echo", "still-served"); !strings.Contains(out, "still-served") {
+		t.Errorf("exec in %s after %s: %q", id, event, out)
+	}
+	refuseEscalation(t, ctx, criNamespace, id)
+}
+
+// refuseEscalation: a privileged exec into a CRI container (one holding
 // CAP_SYS_ADMIN, which the container does not) is refused, and the runtime
 // never gets it. (An exec that only clears noNewPrivileges is not refused in
 // a CRI container: CRI copies the container's process as it asked for it,
-// and the shim hardens the exec like the container.)
+// and the shim hardens the exec like the container.) An update opening every
+// device is refused too; a memory update is allowed.
 func refuseEscalation(t *testing.T, ctx context.Context, ns, id string) {
 	t.Helper()
 	l := requireLab(t)

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/moby/sys/mountinfo"
 )
 
 const (
@@ -411,33 +413,39 @@ func TestSandboxPaysOnlyForWhatItUses(t *testing.T) {
 	if err != nil || sandbox <= 0 {
 		t.Fatalf("sandbox pid %q: %v", out, err)
 	}
-	// mounts of a process: destination -> "fstype options"
-	mounts := func(pid int) map[string]string {
-		m := map[string]string{}
-		for _, line := range strings.Split(readFile(t, fmt.Sprintf("/proc/%d/mountinfo", pid)), "\n") {
-			f := strings.Fields(line)
-			sep := slices.Index(f, "-")
-			if len(f) < 6 || sep < 0 || sep+1 >= len(f) {
-				continue
-			}
-			m[f[4]] = f[sep+1] + " " + f[5]
+	// mounts of a process by mount point (the last one at each)
+	mounts := func(pid int) map[string]*mountinfo.Info {
+		f, err := os.Open(fmt.Sprintf("/proc/%d/mountinfo", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		infos, err := mountinfo.GetMountsFromReader(f, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]*mountinfo.Info{}
+		for _, i := range infos {
+			m[i.Mountpoint] = i
 		}
 		return m
 	}
+	readOnly := func(i *mountinfo.Info) bool { return i != nil && slices.Contains(strings.Split(i.Options, ","), "ro") }
+	tmpfs := func(i *mountinfo.Info) bool { return i != nil && i.FSType == "tmpfs" }
 	sm, am := mounts(sandbox), mounts(containerPid(t, ctx, app))
-	if !strings.HasPrefix(strings.Fields(sm["/"] + " x x")[1], "ro") {
-		t.Errorf("sandbox root is not read-only: %q", sm["/"])
+	if !readOnly(sm["/"]) {
+		t.Errorf("sandbox root is not read-only: %+v", sm["/"])
 	}
 	for _, p := range []string{"/tmp", "/run", "/var/run"} {
-		if v, ok := sm[p]; ok && strings.HasPrefix(v, "tmpfs ") {
-			t.Errorf("sandbox has a writable tmpfs at %s: %q", p, v)
+		if tmpfs(sm[p]) {
+			t.Errorf("sandbox has a writable tmpfs at %s: %+v", p, sm[p])
 		}
 	}
-	if !strings.HasPrefix(am["/tmp"], "tmpfs ") || !strings.HasPrefix(am["/run"], "tmpfs ") {
-		t.Errorf("app container lacks the class's writable paths: /tmp %q, /run %q", am["/tmp"], am["/run"])
+	if !tmpfs(am["/tmp"]) || !tmpfs(am["/run"]) {
+		t.Errorf("app container lacks the class's writable paths: /tmp %+v, /run %+v", am["/tmp"], am["/run"])
 	}
-	if v := sm["/sys"]; !strings.Contains(" "+strings.Fields(v + " x x")[1]+",", " ro,") {
-		t.Errorf("sandbox /sys is not read-only: %q", v)
+	if !readOnly(sm["/sys"]) {
+		t.Errorf("sandbox /sys is not read-only: %+v", sm["/sys"])
 	}
 	status := readFile(t, fmt.Sprintf("/proc/%d/status", sandbox))
 	for _, want := range []string{"NoNewPrivs:\t1", "Seccomp:\t2"} {
